@@ -1,0 +1,1 @@
+//! The engine: actors exchanging events over bounded mailboxes.

@@ -1,0 +1,63 @@
+//! The `flowctl` command line: one file per verb. Flags only here; work in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod build;
+pub mod new;
+pub mod run;
+pub mod test;
+pub mod validate;
+
+/// WASM-native stream processing: native sources and sinks, sandboxed WebAssembly processors.
+#[derive(Debug, Parser)]
+#[command(name = "flowctl", version, about)]
+pub struct Cli {
+    /// Log level: error, warn, info, debug, trace (overrides the pipeline's setting).
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = crate::telemetry::LogFormat::Human)]
+    pub log_format: crate::telemetry::LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline (default: ./flowctl.yaml).
+    Run(run::Args),
+    /// Check a pipeline file or a processor module and say what is wrong.
+    Validate(validate::Args),
+    /// Run events through a module and compare with expected output.
+    Test(test::Args),
+    /// Scaffold new things (`flowctl new processor NAME`).
+    New(new::Args),
+    /// Build guest processor crates to .wasm.
+    Build(build::Args),
+}
+
+/// Entry point used by `main.rs`; returns the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run(args) => run::run(args, cli.log_level, cli.log_format),
+        Command::Validate(args) => validate::run(args),
+        Command::Test(args) => test::run(args),
+        Command::New(args) => new::run(args),
+        Command::Build(args) => build::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Default pipeline file for verbs that take one.
+pub fn default_pipeline_file() -> PathBuf {
+    PathBuf::from("flowctl.yaml")
+}

@@ -1,0 +1,10 @@
+//! `flowctl test`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`flowctl test` is not implemented yet")
+}

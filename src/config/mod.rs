@@ -1,0 +1,5 @@
+//! `flowctl.yaml`: parse, validate, resolve.
+
+pub mod model;
+
+pub use model::*;

@@ -1,0 +1,21 @@
+//! flowctl: a WASM-native stream processing engine.
+//!
+//! # Layout
+//!
+//! - [`event`]: the event type, the unit of data and the guest ABI's wire format.
+//! - [`config`]: `flowctl.yaml`: the file model, units, validation with `file:line` messages.
+//! - [`runtime`]: the wasmtime sandbox: engine, module cache, instances, host functions, limits.
+//! - [`connectors`]: built-in sources (generator, file, stdin) and sinks (stdout, file, null, dead letters).
+//! - [`actors`]: the engine: source, batcher, instance-pool and fan-out actors under a supervisor.
+//! - [`telemetry`]: logging setup and metric names.
+//! - [`cli`]: one file per `flowctl` verb; `main.rs` only parses flags.
+
+pub mod actors;
+pub mod cli;
+pub mod config;
+pub mod connectors;
+pub mod event;
+pub mod runtime;
+pub mod telemetry;
+
+pub use event::Event;

@@ -1,0 +1,30 @@
+//! Per-processor resource limits.
+
+use std::time::Duration;
+
+/// Bounds one processor's instances. Defaults live in [`Limits::default`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Maximum linear memory in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock deadline per guest call.
+    pub timeout: Duration,
+    /// Fuel per event; `None` disables fuel metering (faster).
+    pub fuel: Option<u64>,
+    /// Largest input buffer (one event or one batch) in bytes.
+    pub max_input_bytes: usize,
+    /// Largest output buffer in bytes.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 * 1024 * 1024,
+            timeout: Duration::from_secs(1),
+            fuel: None,
+            max_input_bytes: 16 * 1024 * 1024,
+            max_output_bytes: 16 * 1024 * 1024,
+        }
+    }
+}

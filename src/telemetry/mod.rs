@@ -1,0 +1,5 @@
+//! Logging setup and the names of every metric flowctl exports.
+
+pub mod logging;
+
+pub use logging::LogFormat;
