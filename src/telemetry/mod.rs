@@ -1,5 +1,11 @@
-//! Logging setup and the names of every metric flowctl exports.
+//! Logging setup, metric names, health state and the HTTP endpoint serving them.
 
+pub mod exporter;
+pub mod health;
 pub mod logging;
+pub mod names;
+pub mod server;
 
+pub use health::Health;
 pub use logging::LogFormat;
+pub use server::MetricsServer;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test of the project: builds the guest modules from processors/
+# (installing the wasm32 target if needed), then the host's and the SDK's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/build-processors.sh
+echo "==> guest SDK unit tests (host target)"
+(cd processors && cargo test --quiet -p flowctl-sdk)
+echo "==> flowctl tests"
+cargo test --all-targets "$@"
