@@ -31,19 +31,8 @@ pub struct Event {
 
 impl Event {
     /// A new event with empty metadata.
-    pub fn new(
-        id: impl Into<String>,
-        event_type: impl Into<String>,
-        timestamp: i64,
-        data: serde_json::Value,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            event_type: event_type.into(),
-            timestamp,
-            data,
-            metadata: BTreeMap::new(),
-        }
+    pub fn new(id: impl Into<String>, event_type: impl Into<String>, timestamp: i64, data: serde_json::Value) -> Self {
+        Self { id: id.into(), event_type: event_type.into(), timestamp, data, metadata: BTreeMap::new() }
     }
 
     /// Parses one event from a JSON line, with a message that says what is wrong.
@@ -59,10 +48,7 @@ impl Event {
 
     /// Current time in unix milliseconds, the unit of `timestamp`.
     pub fn now_millis() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`connectors`]: built-in sources (generator, file, stdin) and sinks (stdout, file, null, dead letters).
 //! - [`actors`]: the engine: source, batcher, instance-pool and fan-out actors under a supervisor.
 //! - [`telemetry`]: logging setup and metric names.
+//! - [`workers`]: the threads that run WASM, fed batches by the engine through crossbeam channels.
 //! - [`cli`]: one file per `flowctl` verb; `main.rs` only parses flags.
 
 pub mod actors;
@@ -15,7 +16,9 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod event;
+pub mod reload;
 pub mod runtime;
 pub mod telemetry;
+pub mod workers;
 
 pub use event::Event;

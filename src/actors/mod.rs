@@ -1,1 +1,40 @@
-//! The engine: actors exchanging events over bounded mailboxes.
+//! The engine: actors exchanging batches of events over bounded mailboxes,
+//! under a supervisor. WASM runs on worker threads ([`crate::workers`]), and
+//! blocking connectors on threads of their own; actors only route batches.
+//!
+//! ```text
+//! source thread -> SourceActor -> FanOut -> Batcher -> PoolActor => worker threads
+//!                                              ^                        |
+//!                                              |                  Collector (reorder) -> FanOut -> Batcher/SinkActor -> sink thread
+//!                                              +-- (other processors' fan-outs)              \-> DeadLetterActor -> writer thread
+//! ```
+//!
+//! Backpressure: every hop waits for the next to accept (`send().await`
+//! inside `ctx.wait`, or an async permit in front of a bounded thread
+//! channel), so a slow stage slows everything before it and memory stays bounded.
+//!
+//! # Layout
+//! [`messages`] (what flows), [`supervisor`] (start, watch, drain),
+//! [`source`], [`fanout`], [`batcher`], [`pool`] (dispatch to workers),
+//! [`collector`] (reorder, emit), [`sink`], [`dead_letters`], [`versions`]
+//! (weighted sticky routing behind `ArcSwap`), [`bridge`] (async <-> thread
+//! channels), [`stats`] (counts and the run report), [`error`].
+
+pub mod batcher;
+pub mod bridge;
+pub mod collector;
+pub mod dead_letters;
+pub mod error;
+pub mod fanout;
+pub mod messages;
+pub mod pool;
+pub mod sink;
+pub mod source;
+pub mod stats;
+pub mod supervisor;
+pub mod versions;
+
+pub use error::EngineError;
+pub use stats::{ProcessorReport, RunReport, SinkReport, SourceReport};
+pub use supervisor::{run_pipeline, run_pipeline_with, EngineOptions};
+pub use versions::{RouteKey, SharedVersions, Version, VersionSet};

@@ -1,10 +1,66 @@
-//! `flowctl run`.
+//! `flowctl run [FILE]`: loads the pipeline, sets up logging, runs the engine
+//! until its sources end or SIGINT/SIGTERM, and exits 0 once everything drained.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context as _;
 
-pub fn run(_args: Args, _log_level: Option<String>, _log_format: crate::telemetry::LogFormat) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`flowctl run` is not implemented yet")
+use crate::runtime::{Runtime, RuntimeSettings};
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline file.
+    #[arg(default_value_os_t = super::default_pipeline_file())]
+    pub file: PathBuf,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (overrides `settings.metrics_addr`).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Exit code when the grace period expired or a component failed.
+const EXIT_INCOMPLETE: u8 = 1;
+/// Exit code for a pipeline that cannot start (bad config, bad module).
+const EXIT_CANNOT_START: u8 = 2;
+
+pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    let mut pipeline = match crate::config::load(&args.file) {
+        Ok(pipeline) => pipeline,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(EXIT_CANNOT_START));
+        }
+    };
+    if let Some(addr) = args.metrics_addr {
+        pipeline.settings.metrics_addr = addr;
+    }
+    let level = log_level.unwrap_or_else(|| pipeline.settings.log_level.clone());
+    crate::telemetry::logging::init(&level, log_format);
+
+    let runtime = Runtime::new(RuntimeSettings::default()).context("cannot start the WASM runtime")?;
+    let system = actix::System::new();
+    let report = system
+        .block_on(crate::actors::run_pipeline(pipeline, runtime, shutdown_signal()))
+        .with_context(|| format!("pipeline {}", args.file.display()))?;
+    Ok(if report.drained && report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(err) => {
+            tracing::warn!("cannot listen for SIGTERM ({err}); only Ctrl-C stops the pipeline");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("signal received");
 }

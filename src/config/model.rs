@@ -105,6 +105,18 @@ pub struct WasmConfig {
     pub permissions: Permissions,
     /// How often a failing event is retried on a fresh instance before it is dead-lettered.
     pub max_retries: u32,
+    /// Canary guard: `None` = never roll back automatically.
+    pub rollback: Option<RollbackSpec>,
+}
+
+/// Automatic rollback: a version whose error rate over its last `min_events` events
+/// passes `max_error_rate` gets weight 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbackSpec {
+    /// Fraction in `0.0..=1.0` (0.05 = 5% of events failing).
+    pub max_error_rate: f64,
+    /// Window size; no decision is taken before a version has seen this many events.
+    pub min_events: u64,
 }
 
 #[derive(Debug, Clone)]

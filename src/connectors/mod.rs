@@ -10,16 +10,59 @@
 //! DeadLetterWriter::write(&mut self, &[DeadLetter]) -> Result<(), ConnectorError>
 //! DeadLetterWriter::flush(&mut self) -> Result<(), ConnectorError>
 //! ```
+//!
+//! Sources also report input they could not turn into events (a malformed
+//! JSONL line) through [`Source::take_rejects`]; the engine drains it after
+//! every poll and dead-letters each one with [`Rejected::into_dead_letter`], so
+//! a bad line neither stops a source nor disappears.
+//!
+//! # Layout
+//! One connector per file: [`generator`] (with the [`stellar`] profile and its
+//! [`stellar_ops`], the [`pacer`] that holds a rate, the seeded [`rng`]),
+//! [`file_source`] and [`stdin`] (both reading through [`jsonl`]), [`stdout`],
+//! [`file_sink`], [`null`], [`dead_letter`].
 
+pub mod dead_letter;
+pub mod file_sink;
+pub mod file_source;
+pub mod generator;
+pub mod jsonl;
+pub mod null;
+pub mod pacer;
+pub mod rng;
+pub mod stdin;
+pub mod stdout;
+pub mod stellar;
+pub mod stellar_ops;
+
+use std::time::Duration;
+
+use crate::config::{SinkKind, SinkSpec, SourceKind, SourceSpec};
 use crate::event::Event;
+
+pub use dead_letter::{DeadLetter, DeadLetterWriter};
+pub use null::{NullCounters, NullSink};
+
+/// Longest a live source (a followed file, a slow generator) blocks in one
+/// `poll_batch` without producing anything. It then returns `Ok(true)` with
+/// nothing appended, so the thread driving it can check for shutdown.
+pub const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Where events enter a pipeline.
 pub trait Source: Send + 'static {
     /// Blocks until at least one event is available (or the source ends) and
     /// appends up to `max` events to `out`. Returns `Ok(false)` once the source
     /// is exhausted and will never produce again (`out` may still have received
-    /// a final few events in that call).
+    /// a final few events in that call). A live source may return `Ok(true)`
+    /// with nothing appended after waiting [`IDLE_POLL`].
     fn poll_batch(&mut self, out: &mut Vec<Event>, max: usize) -> Result<bool, ConnectorError>;
+
+    /// Input read since the last call that could not become an event. The
+    /// engine dead-letters each one (processor id = source id, error kind
+    /// `malformed_event`). Sources that cannot reject anything keep the default.
+    fn take_rejects(&mut self) -> Vec<Rejected> {
+        Vec::new()
+    }
 }
 
 /// Where events leave a pipeline.
@@ -38,4 +81,68 @@ pub enum ConnectorError {
     Io { connector: String, path: String, source: std::io::Error },
     #[error("{connector}: {message}")]
     Other { connector: String, message: String },
+}
+
+impl ConnectorError {
+    pub(crate) fn io(connector: &str, path: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Self::Io { connector: connector.to_string(), path: path.to_string(), source }
+    }
+}
+
+/// One line of source input that is not a valid event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// 1-based line number in the file (or stream) it came from.
+    pub line_no: u64,
+    /// Why it is not an event (the JSON parser's message).
+    pub reason: String,
+    /// The line as read, lossily decoded; truncated for over-long lines.
+    pub raw: String,
+}
+
+/// Error kind under which rejected source input is dead-lettered.
+pub const MALFORMED_EVENT: &str = "malformed_event";
+
+/// Event type of the stand-in event that carries a rejected line.
+pub const MALFORMED_EVENT_TYPE: &str = "flowctl.malformed_line.v1";
+
+impl Rejected {
+    /// The dead letter for this line: the raw text travels as the `data` of a
+    /// stand-in event whose id names the source and line.
+    pub fn into_dead_letter(self, source_id: &str) -> DeadLetter {
+        let event = Event::new(
+            format!("{source_id}:line:{}", self.line_no),
+            MALFORMED_EVENT_TYPE,
+            Event::now_millis(),
+            serde_json::Value::String(self.raw),
+        );
+        DeadLetter {
+            processor: source_id.to_string(),
+            version: String::new(),
+            error_kind: MALFORMED_EVENT.to_string(),
+            message: format!("line {}: {}", self.line_no, self.reason),
+            at: Event::now_millis(),
+            event,
+        }
+    }
+}
+
+/// Builds the source a spec describes. Opens files now, so a missing input is
+/// reported before the pipeline starts.
+pub fn build_source(spec: &SourceSpec) -> Result<Box<dyn Source>, ConnectorError> {
+    Ok(match &spec.kind {
+        SourceKind::Generator(config) => Box::new(generator::Generator::new(&spec.id, config)),
+        SourceKind::File(config) => Box::new(file_source::FileSource::open(&spec.id, config)?),
+        SourceKind::Stdin => Box::new(stdin::StdinSource::new(&spec.id)),
+    })
+}
+
+/// Builds the sink a spec describes. Opens files now, so a missing directory
+/// is reported before the pipeline starts.
+pub fn build_sink(spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError> {
+    Ok(match &spec.kind {
+        SinkKind::Stdout { pretty } => Box::new(stdout::StdoutSink::new(*pretty)),
+        SinkKind::File { path } => Box::new(file_sink::FileSink::open(&spec.id, path)?),
+        SinkKind::Null => Box::new(NullSink::new()),
+    })
 }

@@ -30,14 +30,53 @@
 //! InstanceSlot::restarts(&self) -> u64
 //! validate::inspect(bytes: &[u8]) -> ModuleReport      // never panics; lists problems
 //! ```
+//!
+//! Also available: `RuntimeSettings::default()` (cache in the XDG cache dir,
+//! 1 ms epoch tick), `Runtime::settings`, `LoadedModule::{sha256,
+//! cache_outcome}`, `Instance::{memory_bytes, abi_version, module}`,
+//! `InstanceSlot::{memory_bytes, module}`, `ModuleReport::is_usable` and its
+//! `Display`, and the metric names in [`metrics`].
+//!
+//! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
+//! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
+//! `slot` (self-replacing instance), `host` (host functions and grants),
+//! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
+//! `store` (store data, memory limiter), `guest_memory` (bounds checks),
+//! `wire` (events in and out), `trap` (error classification), `validate`.
 
+pub mod cache;
+mod engine;
 pub mod error;
+mod guest_memory;
+mod host;
+pub mod http;
+mod instance;
 pub mod limits;
+pub mod metrics;
+mod module;
 pub mod permissions;
+mod slot;
+mod store;
+mod trap;
+pub mod validate;
+mod wasi;
+mod wire;
 
+#[cfg(test)]
+mod host_tests;
+#[cfg(test)]
+mod instance_tests;
+#[cfg(test)]
+mod test_guests;
+
+pub use cache::CacheOutcome;
 pub use error::{ProcessError, RuntimeError};
+pub use instance::Instance;
 pub use limits::Limits;
+pub use module::{LoadedModule, Runtime};
 pub use permissions::{HttpPermission, Permissions};
+pub use slot::{InstanceSlot, RECYCLE_AFTER_CALLS};
+pub use validate::ModuleReport;
 
 use crate::event::Event;
 

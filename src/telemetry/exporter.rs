@@ -9,8 +9,8 @@ use super::names;
 
 /// Latency buckets in seconds: 10 µs .. 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
-    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Fuel per event buckets: 1k .. 1G instructions-ish.
@@ -29,8 +29,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         .set_buckets_for_metric(Matcher::Full(names::EVENT_DURATION.into()), LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(names::FUEL_PER_EVENT.into()), FUEL_BUCKETS)?
         .install_recorder()?;
-    metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "wasmtime" => WASMTIME_VERSION)
-        .set(1.0);
+    metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "wasmtime" => WASMTIME_VERSION).set(1.0);
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 

@@ -32,13 +32,14 @@ impl Health {
         if self.components.is_empty() {
             return Err(vec!["pipeline not started".to_owned()]);
         }
-        let mut down: Vec<String> = self
-            .components
-            .iter()
-            .filter_map(|e| e.value().as_ref().map(|r| format!("{}: {r}", e.key())))
-            .collect();
+        let mut down: Vec<String> =
+            self.components.iter().filter_map(|e| e.value().as_ref().map(|r| format!("{}: {r}", e.key()))).collect();
         down.sort();
-        if down.is_empty() { Ok(()) } else { Err(down) }
+        if down.is_empty() {
+            Ok(())
+        } else {
+            Err(down)
+        }
     }
 }
 

@@ -127,8 +127,7 @@ mod tests {
         let handle = crate::telemetry::exporter::install().expect("recorder");
         metrics::counter!("flowctl_test_counter_total").increment(3);
         let health = Health::new();
-        let server = MetricsServer::start("127.0.0.1:0".parse().expect("addr"), handle, health.clone())
-            .expect("start");
+        let server = MetricsServer::start("127.0.0.1:0".parse().expect("addr"), handle, health.clone()).expect("start");
         let addr = server.local_addr();
 
         assert_eq!(get(addr, "/healthz").0, 200);

@@ -1,0 +1,174 @@
+//! `filter`: keeps the events matching a field predicate, drops the rest.
+//!
+//! ```yaml
+//! config: {field: data.amount, op: gt, value: 100}
+//! ```
+//! `field` is a dotted path (`id`, `type`, `timestamp`, `metadata.<key>`,
+//! `data.<a>.<b>`). `op` is one of `exists`, `missing`, `eq`, `ne`, `gt`,
+//! `gte`, `lt`, `lte`, `contains`, `in`. Ordering operators compare numbers,
+//! including numbers written as strings (Horizon's `"12.5000000"`), and fall
+//! back to comparing strings. `in` takes a list as `value`.
+
+use std::cmp::Ordering;
+
+use flowctl_sdk::{Error, Event, Output, Processor, Result, Value};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Exists,
+    Missing,
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Contains,
+    In,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub field: String,
+    #[serde(default = "default_op")]
+    pub op: Op,
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+fn default_op() -> Op {
+    Op::Exists
+}
+
+pub struct Filter {
+    field: String,
+    op: Op,
+    value: Value,
+}
+
+impl Processor for Filter {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self> {
+        let needs_value = !matches!(config.op, Op::Exists | Op::Missing);
+        let value = match (config.value, needs_value) {
+            (None, true) => return Err(Error::new(format!("op {:?} needs a `value`", config.op))),
+            (Some(v), _) => v,
+            (None, false) => Value::Null,
+        };
+        if config.op == Op::In && !value.is_array() {
+            return Err(Error::new("op in needs a list as `value`"));
+        }
+        if config.field.is_empty() {
+            return Err(Error::new("`field` must name a field, such as data.amount"));
+        }
+        Ok(Self { field: config.field, op: config.op, value })
+    }
+
+    fn process(&mut self, event: Event) -> Result<Output> {
+        let keep = self.matches(event.get(&self.field).as_ref());
+        Ok(if keep { Output::One(event) } else { Output::None })
+    }
+}
+
+impl Filter {
+    pub fn matches(&self, actual: Option<&Value>) -> bool {
+        let present = actual.is_some_and(|v| !v.is_null());
+        match (self.op, actual) {
+            (Op::Exists, _) => present,
+            (Op::Missing, _) => !present,
+            (_, None) => false,
+            (Op::Eq, Some(v)) => loosely_equal(v, &self.value),
+            (Op::Ne, Some(v)) => !loosely_equal(v, &self.value),
+            (Op::Gt, Some(v)) => compare(v, &self.value) == Some(Ordering::Greater),
+            (Op::Gte, Some(v)) => matches!(compare(v, &self.value), Some(Ordering::Greater | Ordering::Equal)),
+            (Op::Lt, Some(v)) => compare(v, &self.value) == Some(Ordering::Less),
+            (Op::Lte, Some(v)) => matches!(compare(v, &self.value), Some(Ordering::Less | Ordering::Equal)),
+            (Op::Contains, Some(v)) => contains(v, &self.value),
+            (Op::In, Some(v)) => self.value.as_array().is_some_and(|list| list.iter().any(|x| loosely_equal(v, x))),
+        }
+    }
+}
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn loosely_equal(a: &Value, b: &Value) -> bool {
+    a == b || matches!((number(a), number(b)), (Some(x), Some(y)) if x == y)
+}
+
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (number(a), number(b)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y),
+        _ => Some(a.as_str()?.cmp(b.as_str()?)),
+    }
+}
+
+fn contains(haystack: &Value, needle: &Value) -> bool {
+    match (haystack, needle) {
+        (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
+        (Value::Array(items), n) => items.iter().any(|i| loosely_equal(i, n)),
+        (Value::Object(map), Value::String(key)) => map.contains_key(key),
+        _ => false,
+    }
+}
+
+flowctl_sdk::processor!(Filter);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowctl_sdk::json;
+
+    fn filter(config: Value) -> Result<Filter> {
+        Filter::new(serde_json::from_value(config).map_err(|e| Error::new(e.to_string()))?)
+    }
+
+    fn keeps(f: &mut Filter, data: Value) -> bool {
+        f.process(Event::new("t", data)).unwrap() != Output::None
+    }
+
+    #[test]
+    fn exists_keeps_events_with_the_field() {
+        let mut f = filter(json!({"field": "data.transfer"})).unwrap();
+        assert!(keeps(&mut f, json!({"transfer": {"amount": "1"}})));
+        assert!(!keeps(&mut f, json!({"fee": {}})));
+        assert!(!keeps(&mut f, json!({"transfer": null})));
+    }
+
+    #[test]
+    fn ordering_compares_numbers_written_as_strings() {
+        let mut f = filter(json!({"field": "data.amount", "op": "gt", "value": 100})).unwrap();
+        assert!(keeps(&mut f, json!({"amount": "150.0000000"})));
+        assert!(keeps(&mut f, json!({"amount": 101})));
+        assert!(!keeps(&mut f, json!({"amount": "99.9"})));
+        assert!(!keeps(&mut f, json!({"amount": "lots"})));
+        assert!(!keeps(&mut f, json!({})));
+    }
+
+    #[test]
+    fn eq_in_and_contains() {
+        let mut eq = filter(json!({"field": "data.asset", "op": "eq", "value": "native"})).unwrap();
+        assert!(keeps(&mut eq, json!({"asset": "native"})));
+        let mut within = filter(json!({"field": "data.k", "op": "in", "value": ["a", "b"]})).unwrap();
+        assert!(keeps(&mut within, json!({"k": "b"})) && !keeps(&mut within, json!({"k": "c"})));
+        let mut has = filter(json!({"field": "data.memo", "op": "contains", "value": "rent"})).unwrap();
+        assert!(keeps(&mut has, json!({"memo": "rent for may"})));
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        assert_eq!(filter(json!({"field": "data.a", "op": "gt"})).err().unwrap().message(), "op Gt needs a `value`");
+        assert!(filter(json!({"field": "data.a", "op": "in", "value": 1})).is_err());
+        assert!(filter(json!({"field": "data.a", "op": "between"})).is_err());
+        assert!(filter(json!({"feild": "data.a"})).is_err());
+    }
+}

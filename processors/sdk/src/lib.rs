@@ -1,0 +1,175 @@
+//! # flowctl-sdk: write flowctl processors in Rust
+//!
+//! A processor receives one [`Event`] at a time and returns zero, one or many
+//! events. Compile it to `wasm32-unknown-unknown` as a `cdylib`; the macros
+//! here generate every export of the guest ABI v1 (`docs/abi.md` in the
+//! flowctl repository): `allocate`, `free`, `process_event`, `process_batch`,
+//! `init`, `last_error` and `flowctl_abi_version`.
+//!
+//! The one-line ways, for processors without configuration:
+//!
+//! ```ignore
+//! use flowctl_sdk::{Event, Result};
+//!
+//! fn shout(mut event: Event) -> Result<Event> {
+//!     event.metadata.insert("shouted".into(), "yes".into());
+//!     Ok(event)
+//! }
+//! flowctl_sdk::map!(shout);            // also: filter!(f), flat_map!(f)
+//! ```
+//!
+//! A processor with configuration (the pipeline's `config:`) or state
+//! implements [`Processor`] and exports it with [`processor!`].
+//!
+//! # Layout
+//! - [`event`]: the event type crossing the boundary.
+//! - [`output`]: what a processor returns, and its error type.
+//! - [`host`]: the host functions (log, metrics, HTTP), safe to call.
+//! - [`abi`]: the export glue the macros expand to (not called directly).
+
+pub mod abi;
+pub mod event;
+pub mod host;
+pub mod output;
+
+pub use event::Event;
+pub use output::{Error, Output, Result};
+pub use serde_json::{json, Value};
+
+/// The ABI version this SDK implements (`flowctl_abi_version()`).
+pub const ABI_VERSION: i32 = 1;
+
+/// A processor with configuration or state. One value lives per instance: it
+/// is built by `init` from the pipeline's `config:` and then sees every event
+/// that instance processes, in order.
+pub trait Processor: Sized + 'static {
+    /// The processor's `config:` block. Deserialized from `{}` when the
+    /// pipeline gives none, so give fields defaults (`#[serde(default)]`).
+    type Config: serde::de::DeserializeOwned;
+
+    /// Builds the processor; an error refuses to start the pipeline with that message.
+    fn new(config: Self::Config) -> Result<Self>;
+
+    /// Processes one event.
+    fn process(&mut self, event: Event) -> Result<Output>;
+}
+
+/// Exports a [`Processor`] implementation as this module's processor.
+#[macro_export]
+macro_rules! processor {
+    ($ty:ty) => {
+        ::std::thread_local! {
+            static __FLOWCTL_INSTANCE: ::core::cell::RefCell<::core::option::Option<$ty>> =
+                const { ::core::cell::RefCell::new(::core::option::Option::None) };
+        }
+        $crate::__export_abi!(__FLOWCTL_INSTANCE, $ty);
+    };
+}
+
+/// Exports `fn(Event) -> Result<Event>` as a processor that maps each event to one event.
+#[macro_export]
+macro_rules! map {
+    ($f:path) => {
+        $crate::__stateless!($f, |f: fn($crate::Event) -> $crate::Result<$crate::Event>, e| f(e)
+            .map($crate::Output::One));
+    };
+}
+
+/// Exports `fn(&Event) -> bool` (or `-> Result<bool>` via [`filter_result!`]) as
+/// a processor that keeps the events for which it returns `true`.
+#[macro_export]
+macro_rules! filter {
+    ($f:path) => {
+        $crate::__stateless!($f, |f: fn(&$crate::Event) -> bool, e| Ok(if f(&e) {
+            $crate::Output::One(e)
+        } else {
+            $crate::Output::None
+        }));
+    };
+}
+
+/// Like [`filter!`] for a predicate that can fail: `fn(&Event) -> Result<bool>`.
+#[macro_export]
+macro_rules! filter_result {
+    ($f:path) => {
+        $crate::__stateless!($f, |f: fn(&$crate::Event) -> $crate::Result<bool>, e| Ok(if f(&e)? {
+            $crate::Output::One(e)
+        } else {
+            $crate::Output::None
+        }));
+    };
+}
+
+/// Exports `fn(Event) -> Result<Vec<Event>>` as a processor that turns each
+/// event into any number of events (none filters it out).
+#[macro_export]
+macro_rules! flat_map {
+    ($f:path) => {
+        $crate::__stateless!($f, |f: fn($crate::Event) -> $crate::Result<::std::vec::Vec<$crate::Event>>, e| f(e)
+            .map($crate::Output::Many));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stateless {
+    ($f:path, |$fv:ident : $fty:ty, $e:ident| $body:expr) => {
+        #[doc(hidden)]
+        pub struct __FlowctlStateless;
+        impl $crate::Processor for __FlowctlStateless {
+            type Config = $crate::abi::NoConfig;
+            fn new(_: Self::Config) -> $crate::Result<Self> {
+                Ok(__FlowctlStateless)
+            }
+            fn process(&mut self, $e: $crate::Event) -> $crate::Result<$crate::Output> {
+                // The annotation checks the user's function signature with a clear type error.
+                let $fv: $fty = $f;
+                $body
+            }
+        }
+        $crate::processor!(__FlowctlStateless);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_abi {
+    ($cell:ident, $ty:ty) => {
+        // Exported only on wasm: natively, `free` and `allocate` would replace libc's.
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn allocate(size: i32) -> i32 {
+            $crate::abi::allocate(size)
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn free(ptr: i32, size: i32) {
+            $crate::abi::free(ptr, size)
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn init(ptr: i32, len: i32) -> i32 {
+            $crate::abi::init::<$ty>(&$cell, ptr, len)
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn process_event(ptr: i32, len: i32) -> i64 {
+            $crate::abi::process_event::<$ty>(&$cell, ptr, len)
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn process_batch(ptr: i32, len: i32) -> i64 {
+            $crate::abi::process_batch::<$ty>(&$cell, ptr, len)
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn last_error() -> i64 {
+            $crate::abi::last_error()
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[no_mangle]
+        pub extern "C" fn flowctl_abi_version() -> i32 {
+            $crate::ABI_VERSION
+        }
+    };
+}

@@ -1,0 +1,139 @@
+//! Batcher actor, one per processor: fan-in from all its inputs, closes a
+//! batch when it holds `batch_size` events or when its oldest event waited
+//! `batch_timeout`, numbers the batches and hands them to the pool. Once
+//! every input ended, the rest goes out as a last batch followed by the end.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::messages::{Flow, Job};
+use super::pool::PoolActor;
+use crate::event::Event;
+
+pub struct Batcher {
+    pub id: Arc<str>,
+    /// Input ids; the stream ends when each of them ended.
+    pub inputs: HashSet<Arc<str>>,
+    pub ended: HashSet<Arc<str>>,
+    pub batch_size: usize,
+    pub batch_timeout: Duration,
+    pub pool: Addr<PoolActor>,
+    pending: Vec<Event>,
+    /// Timer closing the pending batch; set while `pending` is not empty.
+    timer: Option<SpawnHandle>,
+    next_seq: u64,
+}
+
+impl Batcher {
+    pub fn new(
+        id: Arc<str>,
+        inputs: HashSet<Arc<str>>,
+        batch_size: usize,
+        batch_timeout: Duration,
+        pool: Addr<PoolActor>,
+    ) -> Self {
+        Self {
+            id,
+            inputs,
+            ended: HashSet::new(),
+            batch_size: batch_size.max(1),
+            batch_timeout,
+            pool,
+            pending: Vec::new(),
+            timer: None,
+            next_seq: 0,
+        }
+    }
+
+    fn close(&mut self, events: Vec<Event>) -> Job {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Job::Batch { seq, events }
+    }
+
+    /// Cuts every full batch out of `pending`, moving each event once.
+    fn full_batches(&mut self) -> Vec<Job> {
+        let count = self.pending.len() / self.batch_size;
+        if count == 0 {
+            return Vec::new();
+        }
+        let mut events = std::mem::take(&mut self.pending).into_iter();
+        let batches: Vec<Vec<Event>> = (0..count).map(|_| events.by_ref().take(self.batch_size).collect()).collect();
+        self.pending = events.collect();
+        batches.into_iter().map(|b| self.close(b)).collect()
+    }
+
+    /// Sends jobs in order, taking no other message until the pool accepted them.
+    fn dispatch(&mut self, jobs: Vec<Job>, ctx: &mut Context<Self>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let pool = self.pool.clone();
+        let id = self.id.clone();
+        let send = async move {
+            for job in jobs {
+                if pool.send(job).await.is_err() {
+                    tracing::error!(component = %id, "instance pool stopped early");
+                }
+            }
+        };
+        ctx.wait(send.into_actor(self));
+    }
+
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
+            if let Some(handle) = self.timer.take() {
+                ctx.cancel_future(handle);
+            }
+        } else if self.timer.is_none() {
+            self.timer = Some(ctx.run_later(self.batch_timeout, |act, ctx| {
+                act.timer = None;
+                if !act.pending.is_empty() {
+                    let batch = std::mem::take(&mut act.pending);
+                    let job = act.close(batch);
+                    act.dispatch(vec![job], ctx);
+                }
+            }));
+        }
+    }
+}
+
+impl Actor for Batcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<Flow> for Batcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Flow, ctx: &mut Self::Context) {
+        match msg {
+            Flow::Events { events, .. } => {
+                if self.pending.is_empty() {
+                    self.pending = events;
+                } else {
+                    self.pending.extend(events);
+                }
+                let jobs = self.full_batches();
+                self.arm_timer(ctx);
+                self.dispatch(jobs, ctx);
+            }
+            Flow::End { from } => {
+                self.ended.insert(from);
+                if !self.inputs.is_subset(&self.ended) {
+                    return;
+                }
+                let mut jobs = Vec::new();
+                if !self.pending.is_empty() {
+                    let batch = std::mem::take(&mut self.pending);
+                    jobs.push(self.close(batch));
+                }
+                self.arm_timer(ctx);
+                jobs.push(Job::End { next_seq: self.next_seq });
+                self.dispatch(jobs, ctx);
+            }
+        }
+    }
+}

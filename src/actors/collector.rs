@@ -1,0 +1,176 @@
+//! Collector actor, one per processor: takes the worker threads' results,
+//! puts them back in batch order (a `BTreeMap` keyed by sequence number), and
+//! hands the outputs to the processor's fan-out and the failures to the dead
+//! letters. A batch's permit is released only after its outputs were
+//! accepted downstream, which bounds the reorder buffer and carries
+//! backpressure up to the dispatcher.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::mpsc;
+
+use super::bridge::RecvStream;
+use super::dead_letters::DeadLetterActor;
+use super::fanout::FanOut;
+use super::messages::{DeadLetters, Flow, WorkerOutput};
+use super::stats::{BatchStats, InFlight, JobResult, ProcessorCounters};
+use crate::telemetry::names;
+
+pub struct Collector {
+    pub id: Arc<str>,
+    pub pipeline: Arc<str>,
+    pub rx: Option<mpsc::Receiver<WorkerOutput>>,
+    pub fanout: Addr<FanOut>,
+    pub dead_letters: Addr<DeadLetterActor>,
+    pub counters: Arc<ProcessorCounters>,
+    pub in_flight: InFlight,
+    /// Signalled once the end of stream went downstream.
+    pub ended: Option<tokio::sync::oneshot::Sender<()>>,
+    next_seq: u64,
+    waiting: BTreeMap<u64, Box<JobResult>>,
+    end_at: Option<u64>,
+    version_metrics: HashMap<Arc<str>, VersionMetrics>,
+}
+
+/// Metric handles of one version, registered once.
+struct VersionMetrics {
+    received: metrics::Counter,
+    emitted: metrics::Counter,
+    filtered: metrics::Counter,
+    batch_duration: metrics::Histogram,
+    event_duration: metrics::Histogram,
+}
+
+impl Collector {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: Arc<str>,
+        pipeline: Arc<str>,
+        rx: mpsc::Receiver<WorkerOutput>,
+        fanout: Addr<FanOut>,
+        dead_letters: Addr<DeadLetterActor>,
+        counters: Arc<ProcessorCounters>,
+        in_flight: InFlight,
+        ended: tokio::sync::oneshot::Sender<()>,
+    ) -> Self {
+        Self {
+            id,
+            pipeline,
+            rx: Some(rx),
+            fanout,
+            dead_letters,
+            counters,
+            in_flight,
+            ended: Some(ended),
+            next_seq: 0,
+            waiting: BTreeMap::new(),
+            end_at: None,
+            version_metrics: HashMap::new(),
+        }
+    }
+
+    fn record(&mut self, version: &Arc<str>, s: &BatchStats) {
+        let (pipeline, id) = (self.pipeline.clone(), self.id.clone());
+        let m = self.version_metrics.entry(version.clone()).or_insert_with(|| {
+            let labels =
+                [("pipeline", pipeline.to_string()), ("component", id.to_string()), ("version", version.to_string())];
+            VersionMetrics {
+                received: metrics::counter!(names::EVENTS_RECEIVED, &labels),
+                emitted: metrics::counter!(names::EVENTS_EMITTED, &labels),
+                filtered: metrics::counter!(names::EVENTS_FILTERED, &labels),
+                batch_duration: metrics::histogram!(names::BATCH_DURATION, &labels),
+                event_duration: metrics::histogram!(names::EVENT_DURATION, &labels),
+            }
+        });
+        m.received.increment(s.received);
+        m.emitted.increment(s.emitted);
+        m.filtered.increment(s.filtered);
+        if s.received > 0 {
+            let seconds = s.busy_ns as f64 / 1e9;
+            m.batch_duration.record(seconds);
+            m.event_duration.record(seconds / s.received as f64);
+        }
+    }
+
+    /// Emits every result that is next in order, as one downstream message.
+    fn emit_ready(&mut self, ctx: &mut Context<Self>) {
+        let mut outputs = Vec::new();
+        let mut letters = Vec::new();
+        let mut permits = Vec::new();
+        while let Some(result) = self.waiting.remove(&self.next_seq) {
+            self.next_seq += 1;
+            let JobResult { outputs: mut outs, dead_letters, total, per_version, permit, .. } = *result;
+            self.counters.add(&total);
+            for (version, stats) in &per_version {
+                self.record(version, stats);
+            }
+            for letter in &dead_letters {
+                metrics::counter!(names::EVENTS_DEAD_LETTERED,
+                    "pipeline" => self.pipeline.to_string(), "component" => self.id.to_string(),
+                    "version" => letter.version.clone(), "kind" => letter.error_kind.clone())
+                .increment(1);
+            }
+            // Inputs leave the pipeline here; outputs and dead letters move on.
+            self.in_flight.sub(total.received as usize);
+            self.in_flight.add(outs.len() + dead_letters.len());
+            outputs.append(&mut outs);
+            letters.extend(dead_letters);
+            permits.push(permit);
+        }
+        let end = self.end_at == Some(self.next_seq) && self.ended.is_some();
+        if outputs.is_empty() && letters.is_empty() && !end {
+            return;
+        }
+        let (from, fanout, dead) = (self.id.clone(), self.fanout.clone(), self.dead_letters.clone());
+        let ended = if end { self.ended.take() } else { None };
+        let send = async move {
+            if !letters.is_empty() {
+                let _ = dead.send(DeadLetters(letters)).await;
+            }
+            if !outputs.is_empty() {
+                let _ = fanout.send(Flow::Events { from: from.clone(), events: outputs }).await;
+            }
+            drop(permits);
+            if let Some(ended) = ended {
+                let _ = fanout.send(Flow::End { from }).await;
+                let _ = ended.send(());
+            }
+        };
+        ctx.wait(send.into_actor(self));
+    }
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(rx) = self.rx.take() {
+            Self::add_stream(RecvStream(rx), ctx);
+        }
+    }
+}
+
+impl StreamHandler<WorkerOutput> for Collector {
+    fn handle(&mut self, output: WorkerOutput, ctx: &mut Self::Context) {
+        match output {
+            WorkerOutput::Done(result) => {
+                self.waiting.insert(result.seq, result);
+            }
+            WorkerOutput::End { next_seq } => self.end_at = Some(next_seq),
+        }
+        self.emit_ready(ctx);
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        if self.ended.is_some() {
+            tracing::error!(
+                component = %self.id,
+                missing_from = self.next_seq,
+                "worker threads stopped before every batch came back"
+            );
+        }
+        ctx.stop();
+    }
+}

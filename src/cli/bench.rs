@@ -1,0 +1,245 @@
+//! `flowctl bench MODULE`: throughput and latency of one module outside a
+//! pipeline, on a pool of worker threads like the engine's.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::module_opts::ModuleOptions;
+use crate::config::{GeneratorConfig, GeneratorProfile, SourceKind, SourceSpec};
+use crate::event::Event;
+use crate::runtime::{InstanceSlot, LoadedModule, Runtime, RuntimeSettings};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The module to measure (.wasm or .wat).
+    pub module: PathBuf,
+    /// How many events to process.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Size of each synthetic event in bytes.
+    #[arg(long, default_value_t = 256, conflicts_with = "input")]
+    pub event_size: usize,
+    /// Use these events (JSONL) instead, cycling through them.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Events per guest call.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Worker threads, each with its own instance.
+    #[arg(long, default_value_t = 1)]
+    pub pool: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub module_options: ModuleOptions,
+}
+
+/// What one run measured.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub module: String,
+    pub events: u64,
+    pub failed_events: u64,
+    pub batch: usize,
+    pub pool: usize,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    /// Latency of one guest call (one batch), microseconds.
+    pub batch_latency_us: Percentiles,
+    /// Batch latency divided by batch size, microseconds.
+    pub event_latency_us: Percentiles,
+    pub fuel_per_event: Option<f64>,
+    pub peak_guest_memory_bytes: u64,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(args.pool > 0, "--pool must be at least 1");
+    let spec = args.module_options.spec(&args.module)?;
+    let runtime = Runtime::new(RuntimeSettings::default()).context("starting the wasm runtime")?;
+    let module = runtime
+        .load_file(&args.module, spec)
+        .with_context(|| format!("loading {}", args.module.display()))?;
+    let sample = sample_events(&args)?;
+    let report = measure(&args, module, &sample)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The events to cycle through: from `--input`, or a generator's.
+fn sample_events(args: &Args) -> anyhow::Result<Vec<Event>> {
+    if let Some(path) = &args.input {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let events = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| Event::from_json(l.as_bytes()).with_context(|| format!("{}:{}", path.display(), i + 1)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!events.is_empty(), "{} holds no events", path.display());
+        return Ok(events);
+    }
+    let spec = SourceSpec {
+        id: "bench".into(),
+        kind: SourceKind::Generator(GeneratorConfig {
+            profile: GeneratorProfile::Simple,
+            count: Some(args.events.min(10_000)),
+            rate: None,
+            event_size: args.event_size,
+            seed: 1,
+        }),
+    };
+    let mut source = crate::connectors::build_source(&spec)?;
+    let mut events = Vec::new();
+    while source.poll_batch(&mut events, 1024)? {}
+    Ok(events)
+}
+
+fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::Result<BenchReport> {
+    let batches = make_batches(sample, args.events, args.batch);
+    let progress = progress_bar(args.events);
+    let (work_tx, work_rx) = crossbeam_channel::bounded::<Vec<Event>>(args.pool * 2);
+    let started = Instant::now();
+    let per_worker = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.pool)
+            .map(|_| {
+                let rx = work_rx.clone();
+                let module = module.clone();
+                let progress = progress.clone();
+                scope.spawn(move || run_worker(module, rx, &progress))
+            })
+            .collect();
+        drop(work_rx);
+        for batch in batches {
+            if work_tx.send(batch).is_err() {
+                break;
+            }
+        }
+        drop(work_tx);
+        workers.into_iter().map(|w| w.join()).collect::<Vec<_>>()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+
+    let mut batch_hist = new_histogram()?;
+    let mut failed = 0;
+    let mut peak_memory = 0;
+    for worker in per_worker {
+        let stats = worker.map_err(|_| anyhow::anyhow!("a benchmark worker panicked"))?;
+        for micros in stats.latencies {
+            batch_hist.record(micros).context("recording a latency")?;
+        }
+        failed += stats.failed;
+        peak_memory = peak_memory.max(stats.peak_memory);
+    }
+    let per_event = |q: f64| batch_hist.value_at_quantile(q) as f64 / args.batch as f64;
+    Ok(BenchReport {
+        module: args.module.display().to_string(),
+        events: args.events,
+        failed_events: failed,
+        batch: args.batch,
+        pool: args.pool,
+        seconds,
+        events_per_second: args.events as f64 / seconds,
+        batch_latency_us: Percentiles {
+            p50: batch_hist.value_at_quantile(0.5) as f64,
+            p99: batch_hist.value_at_quantile(0.99) as f64,
+            max: batch_hist.max() as f64,
+        },
+        event_latency_us: Percentiles { p50: per_event(0.5), p99: per_event(0.99), max: batch_hist.max() as f64 / args.batch as f64 },
+        fuel_per_event: None,
+        peak_guest_memory_bytes: peak_memory,
+        peak_rss_bytes: peak_rss(),
+    })
+}
+
+struct WorkerStats {
+    /// Microseconds per guest call.
+    latencies: Vec<u64>,
+    failed: u64,
+    peak_memory: u64,
+}
+
+fn run_worker(module: Arc<LoadedModule>, work: crossbeam_channel::Receiver<Vec<Event>>, progress: &ProgressBar) -> WorkerStats {
+    let mut slot = InstanceSlot::new(module);
+    let mut stats = WorkerStats { latencies: Vec::new(), failed: 0, peak_memory: 0 };
+    for batch in work {
+        let started = Instant::now();
+        let results = slot.process(&batch);
+        let micros = started.elapsed().as_micros().max(1) as u64;
+        stats.latencies.push(micros);
+        stats.failed += results.iter().filter(|r| r.is_err()).count() as u64;
+        progress.inc(batch.len() as u64);
+    }
+    stats.peak_memory = slot.memory_bytes();
+    stats
+}
+
+fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new(3).context("creating a latency histogram")
+}
+
+/// `total` events in batches of `size`, cycling through `sample`, built before
+/// the clock starts so only processing is measured.
+fn make_batches(sample: &[Event], total: u64, size: usize) -> Vec<Vec<Event>> {
+    let mut batches = Vec::with_capacity((total as usize).div_ceil(size));
+    let mut cycle = sample.iter().cycle();
+    let mut left = total as usize;
+    while left > 0 {
+        let n = left.min(size);
+        batches.push(cycle.by_ref().take(n).cloned().collect());
+        left -= n;
+    }
+    batches
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn print_table(r: &BenchReport) {
+    println!("module            {}", r.module);
+    println!("events            {} ({} failed), batch {}, pool {}", r.events, r.failed_events, r.batch, r.pool);
+    println!("throughput        {:.0} events/s over {:.3} s", r.events_per_second, r.seconds);
+    println!("batch latency     p50 {:.0} µs  p99 {:.0} µs  max {:.0} µs", r.batch_latency_us.p50, r.batch_latency_us.p99, r.batch_latency_us.max);
+    println!("event latency     p50 {:.2} µs  p99 {:.2} µs", r.event_latency_us.p50, r.event_latency_us.p99);
+    if let Some(fuel) = r.fuel_per_event {
+        println!("fuel per event    {fuel:.0}");
+    }
+    println!("guest memory      {} KiB peak", r.peak_guest_memory_bytes / 1024);
+    if let Some(rss) = r.peak_rss_bytes {
+        println!("process RSS       {} MiB peak", rss / (1024 * 1024));
+    }
+}

@@ -1,0 +1,59 @@
+//! Flags shared by the verbs that run one module outside a pipeline
+//! (`flowctl test`, `flowctl bench`): its config, limits and permissions.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::units;
+use crate::runtime::{HttpPermission, Limits, Permissions, ProcessorSpec};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModuleOptions {
+    /// Configuration handed to the module's `init`, as JSON.
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<String>,
+    /// Grant `http_request` to this domain (and its subdomains); repeatable.
+    #[arg(long = "allow-http", value_name = "DOMAIN")]
+    pub allow_http: Vec<String>,
+    /// Fuel budget per event (off unless given).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory cap, e.g. 16MiB.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Wall-clock deadline per call, e.g. 100ms.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Processor name used in logs (default: the file's stem).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl ModuleOptions {
+    /// The spec to load `module` with.
+    pub fn spec(&self, module: &Path) -> anyhow::Result<ProcessorSpec> {
+        let config = match &self.config {
+            Some(text) => serde_json::from_str(text).context("--config is not valid JSON")?,
+            None => serde_json::json!({}),
+        };
+        let mut limits = Limits { fuel: self.fuel, ..Limits::default() };
+        if let Some(memory) = &self.memory {
+            limits.memory_bytes = units::parse_bytes(memory).with_context(|| format!("--memory {memory}"))?;
+        }
+        if let Some(timeout) = &self.timeout {
+            limits.timeout = units::parse_duration(timeout).with_context(|| format!("--timeout {timeout}"))?;
+        }
+        let http = (!self.allow_http.is_empty()).then(|| HttpPermission::new(self.allow_http.clone()));
+        let name = self.name.clone().unwrap_or_else(|| {
+            module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
+        });
+        Ok(ProcessorSpec {
+            name,
+            version: None,
+            config,
+            limits,
+            permissions: Permissions { http, ..Permissions::default() },
+        })
+    }
+}

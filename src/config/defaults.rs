@@ -1,0 +1,26 @@
+//! Every default of `flowctl.yaml` in one place (documented in `docs/configuration.md`).
+//! Limits, permissions and HTTP grants default through `Limits::default()`,
+//! `Permissions::default()` and `HttpPermission::new` in `runtime`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+pub const LOG_LEVEL: &str = "info";
+/// Loopback only: the admin API shares this listener.
+pub const METRICS_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+/// Relative to the pipeline file's directory.
+pub const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// In batches; small because each slot holds a whole batch.
+pub const CHANNEL_CAPACITY: usize = 16;
+
+pub const POOL_SIZE: usize = 2;
+pub const BATCH_SIZE: usize = 128;
+pub const BATCH_TIMEOUT: Duration = Duration::from_millis(5);
+pub const MAX_RETRIES: u32 = 2;
+pub const ROUTE_BY: &str = "id";
+/// Weight of the single version a plain `module:` stands for.
+pub const SINGLE_MODULE_WEIGHT: u32 = 100;
+
+pub const GENERATOR_EVENT_SIZE: usize = 256;
+pub const GENERATOR_SEED: u64 = 1;

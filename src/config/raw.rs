@@ -1,0 +1,170 @@
+//! The file exactly as written: serde structs that mirror `flowctl.yaml`.
+//! Units stay text and paths stay relative here; [`super::resolve`] turns this
+//! into the validated [`super::model`]. `Spanned` marks values a later check
+//! must point at by line.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub use super::raw_connectors::{RawSink, RawSinkConfig, RawSource, RawSourceConfig};
+
+/// The whole file: Kubernetes-style envelope around the pipeline.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    #[serde(rename = "apiVersion")]
+    pub api_version: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub metadata: RawMetadata,
+    pub spec: Spanned<RawSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadata {
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    #[serde(default)]
+    pub settings: Option<RawSettings>,
+    #[serde(default)]
+    pub sources: Vec<RawSource>,
+    #[serde(default)]
+    pub processors: Vec<RawProcessor>,
+    #[serde(default)]
+    pub sinks: Vec<RawSink>,
+}
+
+/// `spec.settings`: every key optional, defaults in [`super::defaults`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub log_level: Option<Spanned<String>>,
+    pub metrics_addr: Option<Spanned<String>>,
+    pub dead_letter: Option<RawDeadLetter>,
+    pub shutdown_grace: Option<Spanned<UnitText>>,
+    pub channel_capacity: Option<Spanned<usize>>,
+}
+
+/// `spec.settings.dead_letter`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeadLetter {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// Only for `type: file`; default `dead-letters.jsonl` next to the pipeline file.
+    pub path: Option<Spanned<String>>,
+}
+
+/// One processor. `type` is kept as text so an unknown type is a reported problem, not a parse abort.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcessor {
+    pub id: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub inputs: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Free-form, handed to the guest's `init()` as JSON.
+    pub config: Option<serde_json::Value>,
+    pub wasm: Option<Spanned<RawWasm>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWasm {
+    /// A single module; exclusive with `versions`.
+    pub module: Option<Spanned<String>>,
+    pub versions: Option<Spanned<Vec<RawVersion>>>,
+    pub route_by: Option<Spanned<String>>,
+    pub rollback: Option<RawRollback>,
+    pub pool_size: Option<Spanned<usize>>,
+    pub batch_size: Option<Spanned<usize>>,
+    pub batch_timeout: Option<Spanned<UnitText>>,
+    pub max_retries: Option<u32>,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub permissions: RawPermissions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVersion {
+    pub name: Option<Spanned<String>>,
+    pub module: Spanned<String>,
+    pub weight: Spanned<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollback {
+    pub max_error_rate: Spanned<f64>,
+    pub min_events: Spanned<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub memory: Option<Spanned<UnitText>>,
+    pub fuel: Option<Spanned<u64>>,
+    pub timeout: Option<Spanned<UnitText>>,
+    pub max_input: Option<Spanned<UnitText>>,
+    pub max_output: Option<Spanned<UnitText>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPermissions {
+    pub log: Option<bool>,
+    pub metrics: Option<bool>,
+    pub http: Option<RawHttp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub allowed_domains: Spanned<Vec<Spanned<String>>>,
+    pub timeout: Option<Spanned<UnitText>>,
+    pub max_requests_per_minute: Option<Spanned<u32>>,
+}
+
+/// A size or duration as written: `32MiB`, `50ms`, or a bare number (`512`).
+/// Parsed later by [`super::units`] so every unit error is reported, not just the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitText(pub String);
+
+impl<'de> Deserialize<'de> for UnitText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UnitTextVisitor;
+
+        impl Visitor<'_> for UnitTextVisitor {
+            type Value = UnitText;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size or duration such as 32MiB or 50ms")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<UnitText, E> {
+                Ok(UnitText(text.to_string()))
+            }
+
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<UnitText, E> {
+                Ok(UnitText(number.to_string()))
+            }
+
+            fn visit_i64<E: de::Error>(self, number: i64) -> Result<UnitText, E> {
+                Ok(UnitText(number.to_string()))
+            }
+
+            fn visit_f64<E: de::Error>(self, number: f64) -> Result<UnitText, E> {
+                Ok(UnitText(number.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(UnitTextVisitor)
+    }
+}

@@ -1,0 +1,204 @@
+//! Watches module files for replacement. It watches each file's *directory*,
+//! not the file, because editors and deploy tools replace files by
+//! write-then-rename or by swapping a symlink, which a watch on the old inode
+//! would never see. Events are debounced, and a change is reported only when
+//! the content hash differs from the last one seen, so touching or rewriting a
+//! file with the same bytes does nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
+
+/// A file to watch, under a key the caller chooses (e.g. `processor/version`).
+#[derive(Debug, Clone)]
+pub struct WatchedFile {
+    pub key: String,
+    pub path: PathBuf,
+}
+
+/// A watched file now holds different bytes.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    pub key: String,
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// Hex SHA-256 of `bytes`.
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot watch {path}: {source}")]
+    Watch { path: PathBuf, source: notify::Error },
+    #[error("cannot start the file watcher: {0}")]
+    Start(String),
+}
+
+/// Runs until dropped; reports changes to the callback on a thread of its own.
+pub struct ModuleWatcher {
+    watcher: Option<RecommendedWatcher>,
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ModuleWatcher {
+    /// Starts watching. `debounce` is the quiet time after the last file system
+    /// event before files are re-read (writes arrive in several events).
+    pub fn start(
+        files: Vec<WatchedFile>,
+        debounce: Duration,
+        mut on_change: impl FnMut(FileChange) + Send + 'static,
+    ) -> Result<Self, WatchError> {
+        let (fs_tx, fs_rx) = crossbeam_channel::unbounded::<()>();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                let _ = fs_tx.send(());
+            }
+        })
+        .map_err(|e| WatchError::Start(e.to_string()))?;
+        for dir in directories_to_watch(&files) {
+            watcher
+                .watch(&dir, RecursiveMode::NonRecursive)
+                .map_err(|source| WatchError::Watch { path: dir.clone(), source })?;
+        }
+        let mut last_hash: HashMap<String, String> =
+            files.iter().filter_map(|f| Some((f.key.clone(), read_hashed(&f.path)?.1))).collect();
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("flowctl-reload-watch".into())
+            .spawn(move || {
+                while wait_for_quiet(&fs_rx, &stopped, debounce) {
+                    for file in &files {
+                        let Some((bytes, sha256)) = read_hashed(&file.path) else { continue };
+                        if last_hash.get(&file.key) == Some(&sha256) {
+                            continue;
+                        }
+                        last_hash.insert(file.key.clone(), sha256.clone());
+                        on_change(FileChange { key: file.key.clone(), path: file.path.clone(), bytes, sha256 });
+                    }
+                }
+            })
+            .map_err(|e| WatchError::Start(e.to_string()))?;
+        Ok(Self { watcher: Some(watcher), stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for ModuleWatcher {
+    fn drop(&mut self) {
+        self.watcher.take();
+        let _ = self.stop.try_send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Blocks until a burst of file system events has been followed by `debounce`
+/// of silence. Returns false when asked to stop.
+fn wait_for_quiet(events: &Receiver<()>, stop: &Receiver<()>, debounce: Duration) -> bool {
+    loop {
+        crossbeam_channel::select! {
+            recv(events) -> msg => if msg.is_err() { return false },
+            recv(stop) -> _ => return false,
+        }
+        let mut quiet_until = Instant::now() + debounce;
+        loop {
+            match events.recv_timeout(quiet_until.saturating_duration_since(Instant::now())) {
+                Ok(()) => quiet_until = Instant::now() + debounce,
+                Err(RecvTimeoutError::Timeout) => return true,
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+            if stop.try_recv().is_ok() {
+                return false;
+            }
+        }
+    }
+}
+
+/// The directory of each path, and of its symlink target when it is a link
+/// (so an in-place edit of the target is seen too).
+fn directories_to_watch(files: &[WatchedFile]) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for file in files {
+        dirs.insert(parent_dir(&file.path));
+        if let Ok(target) = std::fs::canonicalize(&file.path) {
+            dirs.insert(parent_dir(&target));
+        }
+    }
+    dirs
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The file's bytes and their hex SHA-256, or `None` while it is missing
+/// (between an unlink and a rename, for instance).
+fn read_hashed(path: &Path) -> Option<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).ok()?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Some((bytes, sha256))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(path: &Path) -> (ModuleWatcher, Receiver<FileChange>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let files = vec![WatchedFile { key: "p/v1".into(), path: path.to_path_buf() }];
+        let watcher = ModuleWatcher::start(files, Duration::from_millis(50), move |c| {
+            let _ = tx.send(c);
+        })
+        .expect("start watcher");
+        (watcher, rx)
+    }
+
+    fn next(rx: &Receiver<FileChange>) -> Option<FileChange> {
+        rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    #[test]
+    fn reports_rename_over_copy_over_and_symlink_swap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, b"one").expect("write");
+        let (_w, rx) = watch(&module);
+
+        let tmp = dir.path().join("m.wasm.tmp");
+        std::fs::write(&tmp, b"two").expect("write");
+        std::fs::rename(&tmp, &module).expect("rename");
+        assert_eq!(next(&rx).expect("rename seen").bytes, b"two");
+
+        std::fs::write(&module, b"three").expect("copy over");
+        assert_eq!(next(&rx).expect("copy seen").bytes, b"three");
+
+        let target = dir.path().join("m-v4.wasm");
+        std::fs::write(&target, b"four").expect("write");
+        let link = dir.path().join("m.wasm.link");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        std::fs::rename(&link, &module).expect("swap");
+        assert_eq!(next(&rx).expect("symlink swap seen").bytes, b"four");
+    }
+
+    #[test]
+    fn same_bytes_are_not_a_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, b"same").expect("write");
+        let (_w, rx) = watch(&module);
+        std::fs::write(&module, b"same").expect("rewrite");
+        std::fs::write(dir.path().join("other"), b"x").expect("write other");
+        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
+        std::fs::write(&module, b"new").expect("write");
+        assert_eq!(next(&rx).expect("change seen").sha256, hex::encode(Sha256::digest(b"new")));
+    }
+}

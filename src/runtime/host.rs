@@ -1,0 +1,301 @@
+//! Host functions a guest may import (module `flowctl`, and `env` for modules
+//! written to the original contract), granted per processor. An import that is
+//! not granted is still defined, as a stub that ends the call with
+//! `capability denied`, an audit line and a counter: the module loads, and the
+//! denial happens where and when the guest actually tries.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use wasmtime::{Caller, Engine, Linker};
+
+use super::guest_memory::{self, pack};
+use super::http::{self, RateWindow};
+use super::metrics::{
+    AUDIT_TARGET, GUEST_METRICS_DROPPED_TOTAL, GUEST_METRIC_PREFIX, GUEST_TARGET, HOST_CALLS_TOTAL, MAX_GUEST_METRICS,
+};
+use super::permissions::Permissions;
+use super::store::StoreData;
+
+/// Import modules under which the host functions are provided.
+pub const HOST_MODULES: [&str; 2] = ["flowctl", "env"];
+/// The WASI preview 1 import module.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// Trap raised by a stub for a host function the processor was not granted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("capability denied: {function}")]
+pub struct CapabilityTrap {
+    pub function: &'static str,
+    pub target: Option<String>,
+}
+
+/// What all instances of one processor share.
+pub struct ProcessorShared {
+    pub name: String,
+    pub version: String,
+    pub permissions: Permissions,
+    /// Present when `http_request` is granted.
+    pub agent: Option<ureq::Agent>,
+    pub rate: RateWindow,
+    /// Distinct guest metric names created so far (capped at [`MAX_GUEST_METRICS`]).
+    pub metric_names: Mutex<HashSet<String>>,
+    /// Largest HTTP response body handed to the guest.
+    pub max_http_body: usize,
+}
+
+impl ProcessorShared {
+    pub fn new(name: String, version: String, permissions: Permissions, max_http_body: usize) -> Self {
+        let agent = permissions.http.as_ref().map(|_| http::agent());
+        Self {
+            name,
+            version,
+            permissions,
+            agent,
+            rate: RateWindow::new(),
+            metric_names: Mutex::new(HashSet::new()),
+            max_http_body,
+        }
+    }
+}
+
+/// A linker with the host functions as `permissions` grant them, and WASI when asked for.
+pub fn linker(engine: &Engine, permissions: &Permissions, with_wasi: bool) -> wasmtime::Result<Linker<StoreData>> {
+    let mut linker = Linker::new(engine);
+    for module in HOST_MODULES {
+        if permissions.log {
+            linker.func_wrap(module, "log", host_log)?;
+        } else {
+            linker.func_wrap(
+                module,
+                "log",
+                |c: Caller<'_, StoreData>, _: i32, _: i32, _: i32| -> wasmtime::Result<()> {
+                    Err(deny(&c, "log", None).into())
+                },
+            )?;
+        }
+        if permissions.metrics {
+            linker.func_wrap(module, "record_metric", host_record_metric)?;
+        } else {
+            linker.func_wrap(
+                module,
+                "record_metric",
+                |c: Caller<'_, StoreData>, _: i32, _: i32, _: f64| -> wasmtime::Result<()> {
+                    Err(deny(&c, "record_metric", None).into())
+                },
+            )?;
+        }
+        if permissions.http.is_some() {
+            linker.func_wrap(module, "http_request", host_http_request)?;
+        } else {
+            linker.func_wrap(
+                module,
+                "http_request",
+                |c: Caller<'_, StoreData>,
+                 _: i32,
+                 url_ptr: i32,
+                 url_len: i32,
+                 _: i32,
+                 _: i32|
+                 -> wasmtime::Result<i64> {
+                    let target = read(&c, url_ptr, url_len).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+                    Err(deny(&c, "http_request", target).into())
+                },
+            )?;
+        }
+    }
+    if with_wasi {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreData::wasi)?;
+    }
+    Ok(linker)
+}
+
+/// Host functions the module imports that `permissions` do not grant.
+pub fn ungranted_imports(report: &super::validate::ModuleReport, permissions: &Permissions) -> Vec<&'static str> {
+    let granted = |f: &str| match f {
+        "log" => permissions.log,
+        "record_metric" => permissions.metrics,
+        "http_request" => permissions.http.is_some(),
+        _ => true,
+    };
+    let mut ungranted: Vec<&'static str> = ["log", "record_metric", "http_request"]
+        .into_iter()
+        .filter(|f| !granted(f))
+        .filter(|f| report.imports.iter().any(|i| HOST_MODULES.iter().any(|m| i.name == format!("{m}.{f}"))))
+        .collect();
+    ungranted.dedup();
+    ungranted
+}
+
+/// Writes the audit line and counts the denial; returns the trap for stubs.
+fn deny(caller: &Caller<'_, StoreData>, function: &'static str, target: Option<String>) -> CapabilityTrap {
+    audit_denied(&caller.data().shared, function, target.as_deref());
+    CapabilityTrap { function, target }
+}
+
+/// One audit line and one `denied` count for a refused capability use.
+pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Option<&str>) {
+    tracing::warn!(
+        target: AUDIT_TARGET,
+        processor = %shared.name,
+        version = %shared.version,
+        function,
+        target = target.unwrap_or(""),
+        allowed = false,
+        "capability denied"
+    );
+    metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => function, "result" => "denied").increment(1);
+}
+
+/// Copies `len` bytes at `ptr` out of the guest's memory.
+fn read(caller: &Caller<'_, StoreData>, ptr: i32, len: i32) -> Result<Vec<u8>, guest_memory::BadPointer> {
+    let data = match caller.data().memory {
+        Some(memory) => memory.data(caller),
+        None => &[],
+    };
+    guest_memory::slice(data, ptr as u32, len as u32).map(<[u8]>::to_vec)
+}
+
+fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wasmtime::Result<()> {
+    let data = match caller.data().memory {
+        Some(memory) => memory.data(&caller),
+        None => &[],
+    };
+    let bytes = guest_memory::slice(data, ptr as u32, len as u32)?;
+    let message = String::from_utf8_lossy(bytes);
+    let shared = &caller.data().shared;
+    let (processor, version) = (&shared.name, &shared.version);
+    match level {
+        0 => {
+            tracing::debug!(target: GUEST_TARGET, processor = %processor, version = %version, "{message}")
+        }
+        2 => {
+            tracing::warn!(target: GUEST_TARGET, processor = %processor, version = %version, "{message}")
+        }
+        3 => {
+            tracing::error!(target: GUEST_TARGET, processor = %processor, version = %version, "{message}")
+        }
+        _ => {
+            tracing::info!(target: GUEST_TARGET, processor = %processor, version = %version, "{message}")
+        }
+    }
+    Ok(())
+}
+
+fn host_record_metric(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32, value: f64) -> wasmtime::Result<()> {
+    let raw = read(&caller, ptr, len)?;
+    let state = caller.data_mut();
+    if let Some(slot) = state.gauges.get(&raw) {
+        if let Some(gauge) = slot {
+            gauge.set(value);
+        } else {
+            metrics::counter!(GUEST_METRICS_DROPPED_TOTAL, "processor" => state.shared.name.clone()).increment(1);
+        }
+        return Ok(());
+    }
+    let name = sanitize_metric_name(&raw);
+    let admitted = {
+        let mut names = state.shared.metric_names.lock().unwrap_or_else(|p| p.into_inner());
+        names.contains(&name) || (names.len() < MAX_GUEST_METRICS && names.insert(name.clone()))
+    };
+    let gauge = admitted
+        .then(|| metrics::gauge!(format!("{GUEST_METRIC_PREFIX}{name}"), "processor" => state.shared.name.clone()));
+    match &gauge {
+        Some(g) => g.set(value),
+        None => metrics::counter!(GUEST_METRICS_DROPPED_TOTAL, "processor" => state.shared.name.clone()).increment(1),
+    }
+    state.gauges.insert(raw, gauge);
+    Ok(())
+}
+
+/// Lower-cases and maps everything outside `[a-z0-9_]` to `_`; empty becomes `unnamed`.
+pub fn sanitize_metric_name(raw: &[u8]) -> String {
+    let name: String = String::from_utf8_lossy(raw)
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
+        .take(100)
+        .collect();
+    if name.is_empty() {
+        "unnamed".into()
+    } else {
+        name
+    }
+}
+
+fn host_http_request(
+    mut caller: Caller<'_, StoreData>,
+    method: i32,
+    url_ptr: i32,
+    url_len: i32,
+    body_ptr: i32,
+    body_len: i32,
+) -> wasmtime::Result<i64> {
+    let url_bytes = read(&caller, url_ptr, url_len)?;
+    let body = read(&caller, body_ptr, body_len)?;
+    let url = String::from_utf8_lossy(&url_bytes).into_owned();
+    let shared = caller.data().shared.clone();
+    let (Some(permission), Some(agent)) = (shared.permissions.http.as_ref(), shared.agent.as_ref()) else {
+        return Err(deny(&caller, "http_request", Some(url)).into());
+    };
+    let allowed = http::check_url(&url, &permission.allowed_domains)
+        .and_then(|allowed| shared.rate.take(permission.max_requests_per_minute).map(|()| allowed));
+    let allowed = match allowed {
+        Ok(allowed) => allowed,
+        Err(denial) => {
+            tracing::warn!(
+                target: AUDIT_TARGET,
+                processor = %shared.name,
+                version = %shared.version,
+                function = "http_request",
+                target = %url,
+                allowed = false,
+                reason = %denial,
+                "capability denied"
+            );
+            metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => "http_request", "result" => "denied").increment(1);
+            return Ok(0);
+        }
+    };
+    let deadline = caller.data().deadline;
+    let response = match http::send(agent, permission, allowed, method, body, deadline, shared.max_http_body) {
+        Ok(response) => response,
+        Err(reason) => {
+            tracing::warn!(target: GUEST_TARGET, processor = %shared.name, url = %url, "http_request failed: {reason}");
+            metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => "http_request", "result" => "failed").increment(1);
+            return Ok(0);
+        }
+    };
+    metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => "http_request", "result" => "ok").increment(1);
+    write_to_guest(&mut caller, &response)
+}
+
+/// Copies `bytes` into a buffer from the guest's `allocate`; the guest owns it afterwards.
+fn write_to_guest(caller: &mut Caller<'_, StoreData>, bytes: &[u8]) -> wasmtime::Result<i64> {
+    let Some(allocate) = caller.get_export("allocate").and_then(|e| e.into_func()) else {
+        return Ok(0);
+    };
+    let allocate = allocate.typed::<i32, i32>(&*caller)?;
+    let len = u32::try_from(bytes.len())?;
+    let ptr = allocate.call(&mut *caller, len as i32)? as u32;
+    if ptr == 0 {
+        return Ok(0);
+    }
+    let Some(memory) = caller.data().memory else {
+        return Ok(0);
+    };
+    guest_memory::slice_mut(memory.data_mut(&mut *caller), ptr, len)?.copy_from_slice(bytes);
+    Ok(pack(ptr, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_are_sanitized() {
+        assert_eq!(sanitize_metric_name(b"Orders.Total-count"), "orders_total_count");
+        assert_eq!(sanitize_metric_name(b""), "unnamed");
+        assert_eq!(sanitize_metric_name("é{x}".as_bytes()), "__x_");
+    }
+}

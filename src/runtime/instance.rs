@@ -1,0 +1,308 @@
+//! One sandboxed instance: a wasmtime `Store`, its guest functions, and the
+//! calls that move events in and out under the processor's limits.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Memory, Store, TypedFunc};
+
+use super::error::ProcessError;
+use super::guest_memory::{self, unpack};
+use super::module::LoadedModule;
+use super::store::StoreData;
+use super::trap::{self, CallLimits};
+use super::wire;
+use super::EventResult;
+use crate::event::Event;
+
+type BufferFn = TypedFunc<(i32, i32), i64>;
+
+/// Which buffer-in, buffer-out export to call. The typed functions are
+/// borrowed, never cloned, per call: a clone touches shared reference counts.
+#[derive(Clone, Copy)]
+enum Entry {
+    Event,
+    Batch,
+}
+
+/// A live instance, used by one thread at a time.
+pub struct Instance {
+    module: Arc<LoadedModule>,
+    store: Store<StoreData>,
+    memory: Memory,
+    allocate: TypedFunc<i32, i32>,
+    free: TypedFunc<(i32, i32), ()>,
+    process_event: BufferFn,
+    process_batch: Option<BufferFn>,
+    last_error: Option<TypedFunc<(), i64>>,
+    abi_version: Option<TypedFunc<(), i32>>,
+    /// Reused input buffer (serialized events).
+    input: Vec<u8>,
+    /// Reused copy of the guest's output.
+    output: Vec<u8>,
+}
+
+/// How a guest call ended when it did not trap.
+enum Outcome {
+    /// The output is in `Instance::output`.
+    Output,
+    /// The guest returned 0; its `last_error` message.
+    Failed(String),
+}
+
+impl Instance {
+    pub(super) fn new(module: Arc<LoadedModule>) -> Result<Self, ProcessError> {
+        let limits = &module.spec().limits;
+        let mut store = Store::new(&module.engine.engine, StoreData::new(module.shared.clone(), limits.memory_bytes));
+        store.limiter(|data| &mut data.limiter);
+        store.epoch_deadline_trap();
+        let call_limits = CallLimits { fuel_per_event: limits.fuel.unwrap_or(0), timeout: limits.timeout };
+        arm(&mut store, &module, 1);
+        let instance = module.pre.instantiate(&mut store).map_err(|e| match trap::classify(&e, call_limits) {
+            err @ ProcessError::MemoryLimitExceeded { .. } => err,
+            _ => ProcessError::Instantiate(format!("{e:#}")),
+        })?;
+        let missing =
+            |what: &str| ProcessError::Instantiate(format!("export `{what}` is missing or has the wrong type"));
+        let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| missing("memory"))?;
+        store.data_mut().memory = Some(memory);
+        let allocate = instance.get_typed_func(&mut store, "allocate").map_err(|_| missing("allocate"))?;
+        let free = instance.get_typed_func(&mut store, "free").map_err(|_| missing("free"))?;
+        let process_event =
+            instance.get_typed_func(&mut store, "process_event").map_err(|_| missing("process_event"))?;
+        // Optional exports are looked up without building an error for each
+        // absent one (errors capture backtraces, which costs on every restart).
+        let report = module.report();
+        let process_batch = optional(&instance, &mut store, report.has_process_batch, "process_batch");
+        let last_error = optional(&instance, &mut store, report.has_last_error, "last_error");
+        let abi_version = optional(&instance, &mut store, report.declares_abi_version, "flowctl_abi_version");
+        let init: Option<TypedFunc<(i32, i32), i32>> = optional(&instance, &mut store, report.has_init, "init");
+        let mut this = Self {
+            module,
+            store,
+            memory,
+            allocate,
+            free,
+            process_event,
+            process_batch,
+            last_error,
+            abi_version,
+            input: Vec::new(),
+            output: Vec::new(),
+        };
+        if let Some(init) = init {
+            this.run_init(init)?;
+        }
+        Ok(this)
+    }
+
+    fn run_init(&mut self, init: TypedFunc<(i32, i32), i32>) -> Result<(), ProcessError> {
+        self.input.clear();
+        // Serializing a JSON value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.input, &self.module.spec().config);
+        arm(&mut self.store, &self.module, 1);
+        let code = self.guarded(|this| {
+            let (ptr, len) = this.write_input()?;
+            let code = init.call(&mut this.store, (ptr as i32, len as i32)).map_err(|e| this.classify(&e))?;
+            this.free.call(&mut this.store, (ptr as i32, len as i32)).map_err(|e| this.classify(&e))?;
+            Ok(code)
+        })?;
+        if code != 0 {
+            let reason = self.last_error_message()?;
+            return Err(ProcessError::Instantiate(format!("init refused the config (code {code}): {reason}")));
+        }
+        Ok(())
+    }
+
+    /// What `flowctl_abi_version` returns; 1 when not exported.
+    pub fn abi_version(&mut self) -> Result<u32, ProcessError> {
+        arm(&mut self.store, &self.module, 1);
+        let Some(f) = &self.abi_version else {
+            return Ok(1);
+        };
+        let v = f.call(&mut self.store, ()).map_err(|e| self.classify(&e))?;
+        Ok(v as u32)
+    }
+
+    /// Current size of the guest's linear memory in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory.data_size(&self.store) as u64
+    }
+
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.module
+    }
+
+    /// Runs one event through `process_event`. A `Guest` error leaves the
+    /// instance usable; any error whose `poisons_instance()` does not.
+    pub fn process_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError> {
+        self.input.clear();
+        wire::write_event(&mut self.input, event);
+        arm(&mut self.store, &self.module, 1);
+        match self.call(Entry::Event)? {
+            Outcome::Failed(reason) => Err(ProcessError::Guest(reason)),
+            Outcome::Output => match wire::parse_event_output(&self.output)? {
+                Ok(outs) => Ok(self.finish_all(outs, event)),
+                Err(reason) => Err(ProcessError::Guest(reason)),
+            },
+        }
+    }
+
+    /// Runs a batch: through `process_batch` when exported (fuel budget ×
+    /// batch length, one deadline for the call), else event by event.
+    /// `Err` means the call as a whole failed and the instance must be dropped
+    /// if the error `poisons_instance()`.
+    pub fn process_batch(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.process_batch.is_none() {
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                match self.process_event(event) {
+                    Err(err) if err.poisons_instance() => return Err(err),
+                    result => results.push(result),
+                }
+            }
+            return Ok(results);
+        }
+        self.input.clear();
+        wire::write_batch(&mut self.input, events);
+        arm(&mut self.store, &self.module, events.len() as u64);
+        match self.call(Entry::Batch)? {
+            Outcome::Failed(reason) => Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()),
+            Outcome::Output => {
+                let entries = wire::parse_batch_output(&self.output, events.len())?;
+                Ok(entries
+                    .into_iter()
+                    .zip(events)
+                    .map(|(entry, input)| match entry {
+                        Ok(outs) => Ok(self.finish_all(outs, input)),
+                        Err(reason) => Err(ProcessError::Guest(reason)),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    fn finish_all(&self, outs: Vec<wire::OutEvent>, input: &Event) -> Vec<Event> {
+        let version = self.module.version();
+        outs.into_iter().map(|out| wire::finish(out, input, version)).collect()
+    }
+
+    /// One buffer-in, buffer-out guest call with `self.input`; output lands in `self.output`.
+    fn call(&mut self, entry: Entry) -> Result<Outcome, ProcessError> {
+        let limit = self.module.spec().limits.max_input_bytes;
+        if self.input.len() > limit {
+            return Err(ProcessError::InputTooLarge { size: self.input.len(), limit });
+        }
+        let (in_ptr, in_len, packed) = self.guarded(|this| {
+            let (ptr, len) = this.write_input()?;
+            let func = match (entry, &this.process_batch) {
+                (Entry::Batch, Some(batch)) => batch,
+                _ => &this.process_event,
+            };
+            let packed = func.call(&mut this.store, (ptr as i32, len as i32)).map_err(|e| this.classify(&e))?;
+            Ok((ptr, len, packed))
+        })?;
+        if packed == 0 {
+            self.free_buffer(in_ptr, in_len)?;
+            return Ok(Outcome::Failed(self.last_error_message()?));
+        }
+        let (ptr, len) = unpack(packed);
+        let limit = self.module.spec().limits.max_output_bytes;
+        if len as usize > limit {
+            return Err(ProcessError::OutputTooLarge { size: len as usize, limit });
+        }
+        let data = self.memory.data(&self.store);
+        let bytes = guest_memory::slice(data, ptr, len)?;
+        self.output.clear();
+        self.output.extend_from_slice(bytes);
+        // The output is copied before the input is freed: a guest may return
+        // (part of) its input buffer, and a real allocator writes into freed
+        // memory. A reused buffer is freed once.
+        self.free_buffer(in_ptr, in_len)?;
+        if ptr != in_ptr {
+            self.free_buffer(ptr, len)?;
+        }
+        Ok(Outcome::Output)
+    }
+
+    fn free_buffer(&mut self, ptr: u32, len: u32) -> Result<(), ProcessError> {
+        self.free.call(&mut self.store, (ptr as i32, len as i32)).map_err(|e| self.classify(&e))
+    }
+
+    /// Copies `self.input` into a buffer from the guest's `allocate`.
+    fn write_input(&mut self) -> Result<(u32, u32), ProcessError> {
+        let len = self.input.len() as u32;
+        let ptr = self.allocate.call(&mut self.store, len as i32).map_err(|e| self.classify(&e))? as u32;
+        if ptr == 0 {
+            return Err(ProcessError::Trap(format!("guest `allocate({len})` returned 0")));
+        }
+        let data = self.memory.data_mut(&mut self.store);
+        guest_memory::slice_mut(data, ptr, len)?.copy_from_slice(&self.input);
+        Ok((ptr, len))
+    }
+
+    /// The guest's `last_error` message (freed after reading).
+    fn last_error_message(&mut self) -> Result<String, ProcessError> {
+        let Some(last_error) = &self.last_error else {
+            return Ok("the guest reported a failure (it exports no `last_error`)".to_owned());
+        };
+        let packed = last_error.call(&mut self.store, ()).map_err(|e| self.classify(&e))?;
+        if packed == 0 {
+            return Ok("the guest reported a failure without a message".to_owned());
+        }
+        let (ptr, len) = unpack(packed);
+        let limit = self.module.spec().limits.max_output_bytes;
+        if len as usize > limit {
+            return Err(ProcessError::OutputTooLarge { size: len as usize, limit });
+        }
+        let data = self.memory.data(&self.store);
+        let message = String::from_utf8_lossy(guest_memory::slice(data, ptr, len)?).into_owned();
+        self.free.call(&mut self.store, (ptr as i32, len as i32)).map_err(|e| self.classify(&e))?;
+        Ok(message)
+    }
+
+    /// Runs `f`; a memory-limit denial recorded during it wins over the
+    /// error it surfaced as (e.g. a guest allocator that traps on failure).
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ProcessError>) -> Result<T, ProcessError> {
+        self.store.data_mut().limiter.denied = None;
+        let result = f(self);
+        match (result, self.store.data().limiter.denied) {
+            (Err(_), Some(denied)) => {
+                Err(ProcessError::MemoryLimitExceeded { limit: denied.limit, requested: denied.requested })
+            }
+            (result, _) => result,
+        }
+    }
+
+    fn classify(&self, err: &wasmtime::Error) -> ProcessError {
+        let limits = &self.module.spec().limits;
+        trap::classify(err, CallLimits { fuel_per_event: limits.fuel.unwrap_or(0), timeout: limits.timeout })
+    }
+}
+
+/// An optional export, typed; `None` when the report says it is absent.
+fn optional<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    instance: &wasmtime::Instance,
+    store: &mut Store<StoreData>,
+    present: bool,
+    name: &str,
+) -> Option<TypedFunc<P, R>> {
+    if !present {
+        return None;
+    }
+    instance.get_typed_func(&mut *store, name).ok()
+}
+
+/// Sets the deadline (and fuel, when metered) for the next guest call.
+fn arm(store: &mut Store<StoreData>, module: &LoadedModule, events: u64) {
+    let limits = &module.spec().limits;
+    store.set_epoch_deadline(module.deadline_ticks);
+    store.data_mut().deadline = Instant::now() + limits.timeout;
+    if let Some(fuel) = limits.fuel {
+        // Only the fueled engine gets here; its stores always accept fuel.
+        let _ = store.set_fuel(fuel.saturating_mul(events));
+    }
+}

@@ -1,0 +1,116 @@
+//! An instance that replaces itself: the unit a worker thread owns.
+
+use std::sync::Arc;
+
+use super::error::ProcessError;
+use super::instance::Instance;
+use super::metrics::INSTANCE_RESTARTS_TOTAL;
+use super::module::LoadedModule;
+use super::EventResult;
+use crate::event::Event;
+
+/// Calls after which an instance is replaced, so a Store's memory (which only
+/// ever grows) stays bounded even for a guest that never fails.
+pub const RECYCLE_AFTER_CALLS: u64 = 10_000;
+
+/// A lazily created instance of one module that survives guest failures.
+pub struct InstanceSlot {
+    module: Arc<LoadedModule>,
+    instance: Option<Instance>,
+    /// Instances discarded after a fatal error.
+    restarts: u64,
+    /// Calls on the current instance.
+    calls: u64,
+}
+
+impl InstanceSlot {
+    pub fn new(module: Arc<LoadedModule>) -> InstanceSlot {
+        Self { module, instance: None, restarts: 0, calls: 0 }
+    }
+
+    pub fn module(&self) -> &Arc<LoadedModule> {
+        &self.module
+    }
+
+    /// Instances thrown away after a fatal error so far.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// Linear memory of the current instance (0 when none is live).
+    pub fn memory_bytes(&self) -> u64 {
+        self.instance.as_ref().map_or(0, Instance::memory_bytes)
+    }
+
+    /// One result per event, in order. On a fatal error the instance is
+    /// discarded and the batch re-run one event at a time, each on a healthy
+    /// instance, so every good event is processed and each bad one carries
+    /// its own error.
+    pub fn process(&mut self, events: &[Event]) -> Vec<EventResult> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let err = match self.call(events) {
+            Ok(results) => return results,
+            Err(err) => err,
+        };
+        if events.len() == 1 {
+            return vec![Err(err)];
+        }
+        events
+            .iter()
+            .map(|event| match self.call(std::slice::from_ref(event)) {
+                Ok(mut results) => results.pop().unwrap_or_else(|| Ok(Vec::new())),
+                Err(err) => Err(err),
+            })
+            .collect()
+    }
+
+    /// One call on the current (or a new) instance; drops it on a fatal error.
+    fn call(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
+        if self.calls >= RECYCLE_AFTER_CALLS {
+            self.instance = None;
+        }
+        let instance = match &mut self.instance {
+            Some(instance) => instance,
+            None => {
+                let fresh = self.module.instantiate().inspect_err(|err| self.count_restart(err))?;
+                self.calls = 0;
+                self.instance.insert(fresh)
+            }
+        };
+        self.calls += 1;
+        let result = instance.process_batch(events);
+        if let Err(err) = &result {
+            if err.poisons_instance() {
+                self.instance = None;
+                self.count_restart(err);
+            }
+        }
+        result
+    }
+
+    fn count_restart(&mut self, err: &ProcessError) {
+        self.restarts += 1;
+        let name = self.module.spec().name.clone();
+        tracing::debug!(processor = %name, kind = err.kind(), "discarding instance: {err}");
+        metrics::counter!(INSTANCE_RESTARTS_TOTAL, "processor" => name, "kind" => err.kind()).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Runtime;
+
+    /// Worker threads own slots and share loaded modules and the runtime.
+    #[test]
+    fn runtime_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Runtime>();
+        send_sync::<LoadedModule>();
+        send::<Instance>();
+        send::<InstanceSlot>();
+    }
+}

@@ -1,0 +1,80 @@
+//! What each wasmtime `Store` carries: the processor's identity for logs,
+//! the memory limiter, the current call's deadline, and WASI when imported.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Memory, ResourceLimiter};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use super::host::ProcessorShared;
+
+/// Store data of one instance.
+pub struct StoreData {
+    /// Name, version, permissions, HTTP agent and rate window, shared by all
+    /// instances of one loaded module.
+    pub shared: Arc<ProcessorShared>,
+    pub limiter: MemoryLimiter,
+    /// The guest's exported memory, cached so host functions skip the export lookup.
+    pub memory: Option<Memory>,
+    /// When the guest call in progress must end; bounds HTTP timeouts.
+    pub deadline: Instant,
+    /// Guest metric handles by raw name, so a repeated `record_metric` costs a hash lookup.
+    pub gauges: HashMap<Vec<u8>, Option<metrics::Gauge>>,
+    /// Locked-down WASI, created on first use by a module that imports it.
+    pub wasi: Option<WasiP1Ctx>,
+}
+
+impl StoreData {
+    pub fn new(shared: Arc<ProcessorShared>, memory_limit: u64) -> Self {
+        Self {
+            shared,
+            limiter: MemoryLimiter { limit: memory_limit, denied: None },
+            memory: None,
+            deadline: Instant::now(),
+            gauges: HashMap::new(),
+            wasi: None,
+        }
+    }
+
+    /// The WASI context, created locked down on first use.
+    pub fn wasi(&mut self) -> &mut WasiP1Ctx {
+        let shared = &self.shared;
+        self.wasi.get_or_insert_with(|| super::wasi::locked_down_ctx(&shared.name, &shared.version))
+    }
+}
+
+/// The error a denied memory growth traps with; downcast when mapping errors.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("memory limit exceeded (limit {limit} bytes, requested {requested} bytes)")]
+pub struct MemoryLimitTrap {
+    pub limit: u64,
+    pub requested: u64,
+}
+
+/// Denies linear-memory growth past the processor's cap. Growth past the cap
+/// traps (rather than making `memory.grow` return -1) so the call ends with a
+/// clear `memory limit exceeded` instead of whatever the guest's allocator
+/// does on failure (usually an opaque `unreachable`).
+pub struct MemoryLimiter {
+    pub limit: u64,
+    /// The last denied request, if any.
+    pub denied: Option<MemoryLimitTrap>,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            let trap = MemoryLimitTrap { limit: self.limit, requested: desired as u64 };
+            self.denied = Some(trap);
+            return Err(trap.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Tables hold function references; a million is far beyond any real guest.
+        Ok(desired <= 1_000_000)
+    }
+}
