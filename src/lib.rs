@@ -7,11 +7,14 @@
 //! - [`runtime`]: the wasmtime sandbox: engine, module cache, instances, host functions, limits.
 //! - [`connectors`]: built-in sources (generator, file, stdin) and sinks (stdout, file, null, dead letters).
 //! - [`actors`]: the engine: source, batcher, instance-pool and fan-out actors under a supervisor.
+//! - [`admin`]: live operations: traffic splits, rollbacks, canary and restart guards, the admin API.
+//! - [`reload`]: hot reload of module files while running.
 //! - [`telemetry`]: logging setup and metric names.
 //! - [`workers`]: the threads that run WASM, fed batches by the engine through crossbeam channels.
 //! - [`cli`]: one file per `flowctl` verb; `main.rs` only parses flags.
 
 pub mod actors;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod connectors;

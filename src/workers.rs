@@ -12,23 +12,26 @@
 //! the worker) and re-runs the batch, so no event is lost to it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
 use crate::actors::messages::{WorkItem, WorkerOutput};
-use crate::actors::stats::{BatchStats, JobResult};
-use crate::actors::versions::VersionSet;
+use crate::actors::stats::{BatchStats, JobResult, Outcome};
+use crate::actors::versions::{Version, VersionSet};
 use crate::connectors::DeadLetter;
 use crate::event::Event;
-use crate::runtime::{EventResult, InstanceSlot, LoadedModule, ProcessError};
+use crate::runtime::{EventResult, InstanceSlot, LoadedModule, ProcessError, Usage};
 
 /// What every worker of one processor shares.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub processor: Arc<str>,
     pub max_retries: u32,
+    /// Instances alive across this processor's workers (for `flowctl status`).
+    pub live_instances: Arc<AtomicI64>,
 }
 
 /// Starts `count` worker threads. They end when `jobs` disconnects or the
@@ -55,18 +58,25 @@ fn worker_loop(
     results: &mpsc::Sender<WorkerOutput>,
 ) {
     let mut slots = Slots::default();
+    let mut live = 0i64;
     while let Ok(item) = jobs.recv() {
         let result = run_job(&mut slots, config, item);
+        let now_live = slots.live() as i64;
+        config.live_instances.fetch_add(now_live - live, Relaxed);
+        live = now_live;
         if results.blocking_send(WorkerOutput::Done(Box::new(result))).is_err() {
-            return;
+            break;
         }
     }
+    config.live_instances.fetch_sub(live, Relaxed);
 }
 
 /// The instances one worker holds, one per module version.
 #[derive(Default)]
 struct Slots {
     slots: Vec<InstanceSlot>,
+    /// Usage of slots discarded after a panic, so per-batch deltas stay whole.
+    retired: Vec<(Arc<LoadedModule>, Usage)>,
 }
 
 impl Slots {
@@ -82,12 +92,32 @@ impl Slots {
     }
 
     fn discard(&mut self, module: &Arc<LoadedModule>) {
+        let used = self.usage(module);
         self.slots.retain(|s| !Arc::ptr_eq(s.module(), module));
+        self.retired.retain(|(m, _)| !Arc::ptr_eq(m, module));
+        self.retired.push((module.clone(), used));
+    }
+
+    /// Restarts by reason, fuel and bytes of `module` in this worker so far.
+    fn usage(&self, module: &Arc<LoadedModule>) -> Usage {
+        let mut total = Usage::default();
+        for (_, used) in self.retired.iter().filter(|(m, _)| Arc::ptr_eq(m, module)) {
+            total.add(used);
+        }
+        for slot in self.slots.iter().filter(|s| Arc::ptr_eq(s.module(), module)) {
+            total.add(&slot.usage());
+        }
+        total
+    }
+
+    fn live(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_live()).count()
     }
 
     /// Drops instances of versions no longer in the set (after a swap).
     fn retain(&mut self, set: &VersionSet) {
         self.slots.retain(|s| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, s.module())));
+        self.retired.retain(|(m, _)| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, m)));
     }
 }
 
@@ -95,24 +125,27 @@ impl Slots {
 fn run_job(slots: &mut Slots, config: &WorkerConfig, item: WorkItem) -> JobResult {
     let WorkItem { seq, events, versions, permit } = item;
     slots.retain(&versions);
-    let mut restarts = 0u64;
+    let usage_before: Vec<Usage> = versions.versions().iter().map(|v| slots.usage(&v.module)).collect();
     let mut per_version = vec![BatchStats::default(); versions.versions().len()];
-    let processed = process_by_version(slots, config, &versions, events, &mut restarts, &mut per_version);
+    let processed = process_by_version(slots, config, &versions, events, &mut per_version);
 
     let mut outputs = Vec::with_capacity(processed.len());
     let mut dead_letters = Vec::new();
+    let mut outcomes = Vec::with_capacity(processed.len());
     for (event, result, vi) in processed {
         let version = &versions.versions()[vi];
+        let stats = &mut per_version[vi];
         let result = match result {
             Err(err) if err.poisons_instance() => {
                 let start = Instant::now();
-                let r = retry(slots, &version.module, &event, err, config.max_retries, &mut restarts);
-                per_version[vi].busy_ns += start.elapsed().as_nanos() as u64;
+                let r = retry(slots, &version.module, &event, err, config.max_retries, &mut stats.restarts);
+                stats.busy_ns += start.elapsed().as_nanos() as u64;
                 r
             }
             other => other,
         };
-        let stats = &mut per_version[vi];
+        // Version sets hold a handful of versions; u16 is plenty.
+        outcomes.push(Outcome { version: vi as u16, failed: result.is_err() });
         stats.received += 1;
         match result {
             Ok(outs) if outs.is_empty() => stats.filtered += 1,
@@ -134,10 +167,13 @@ fn run_job(slots: &mut Slots, config: &WorkerConfig, item: WorkItem) -> JobResul
             }
         }
     }
-    let mut total = BatchStats { restarts, ..BatchStats::default() };
+    for ((stats, version), before) in per_version.iter_mut().zip(versions.versions()).zip(&usage_before) {
+        stats.usage = slots.usage(&version.module).since(before);
+    }
+    let mut total = BatchStats::default();
     per_version.iter().for_each(|s| total.merge(s));
     let per_version = versions.versions().iter().map(|v| v.name.clone()).zip(per_version).collect();
-    JobResult { seq, outputs, dead_letters, total, per_version, permit }
+    JobResult { seq, outputs, dead_letters, total, per_version, versions, outcomes, permit }
 }
 
 /// Each event with its result and version index, in input order.
@@ -146,13 +182,10 @@ fn process_by_version(
     config: &WorkerConfig,
     versions: &VersionSet,
     events: Vec<Event>,
-    restarts: &mut u64,
     stats: &mut [BatchStats],
 ) -> Vec<(Event, EventResult, usize)> {
     if versions.versions().len() == 1 {
-        let start = Instant::now();
-        let results = guarded_process(slots, config, &versions.versions()[0].module, &events, restarts);
-        stats[0].busy_ns += start.elapsed().as_nanos() as u64;
+        let results = run_version(slots, config, &versions.versions()[0], &events, &mut stats[0]);
         return events.into_iter().zip(results).map(|(e, r)| (e, r, 0)).collect();
     }
     let n = events.len();
@@ -167,14 +200,31 @@ fn process_by_version(
         if group.is_empty() {
             continue;
         }
-        let start = Instant::now();
-        let results = guarded_process(slots, config, &versions.versions()[vi].module, &group, restarts);
-        stats[vi].busy_ns += start.elapsed().as_nanos() as u64;
+        let results = run_version(slots, config, &versions.versions()[vi], &group, &mut stats[vi]);
         for ((i, event), result) in indices.into_iter().zip(group).zip(results) {
             placed[i] = Some((event, result, vi));
         }
     }
     placed.into_iter().flatten().collect()
+}
+
+/// One version's share of a batch, timed; refused as a whole while the
+/// version's circuit breaker is open (no instance is touched).
+fn run_version(
+    slots: &mut Slots,
+    config: &WorkerConfig,
+    version: &Version,
+    events: &[Event],
+    stats: &mut BatchStats,
+) -> Vec<EventResult> {
+    if version.circuit_open {
+        let err = ProcessError::CircuitOpen { version: version.name.to_string() };
+        return events.iter().map(|_| Err(err.clone())).collect();
+    }
+    let start = Instant::now();
+    let results = guarded_process(slots, config, &version.module, events, &mut stats.restarts);
+    stats.busy_ns += start.elapsed().as_nanos() as u64;
+    results
 }
 
 /// `slot.process` with panics contained: a panicking worker drops its
@@ -288,7 +338,7 @@ mod tests {
             permissions: Permissions::default(),
         };
         let module = runtime.load_bytes(&wasm, spec).expect("load");
-        Version { name: version.into(), module, weight: 50 }
+        Version { name: version.into(), module, weight: 50, circuit_open: false }
     }
 
     fn item(versions: &Arc<VersionSet>, n: usize) -> WorkItem {
@@ -307,7 +357,7 @@ mod tests {
         let runtime = runtime();
         let set = VersionSet::new(vec![load(&runtime, ECHO, "v1"), load(&runtime, ECHO, "v2")], RouteKey::Id);
         let set = Arc::new(set.expect("set"));
-        let config = WorkerConfig { processor: "p".into(), max_retries: 1 };
+        let config = WorkerConfig { processor: "p".into(), max_retries: 1, live_instances: Default::default() };
         let result = run_job(&mut Slots::default(), &config, item(&set, 200));
         assert_eq!(result.seq, 7);
         let ids: Vec<String> = result.outputs.iter().map(|e| e.id.clone()).collect();
@@ -332,7 +382,7 @@ mod tests {
             (if (i32.eq (i32.load8_u (i32.add (local.get $p) (i32.const 8))) (i32.const 51)) (then unreachable))
             (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n))))"#;
         let set = Arc::new(VersionSet::new(vec![load(&runtime, trap_on_e3, "v1")], RouteKey::Id).expect("set"));
-        let config = WorkerConfig { processor: "p".into(), max_retries: 2 };
+        let config = WorkerConfig { processor: "p".into(), max_retries: 2, live_instances: Default::default() };
         let result = run_job(&mut Slots::default(), &config, item(&set, 6));
         let ids: Vec<&str> = result.outputs.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["e0", "e1", "e2", "e4", "e5"]);
@@ -345,5 +395,28 @@ mod tests {
         // The batch failure, the isolating re-run, then two retries: each discards an instance.
         assert!(result.total.restarts >= 3, "{:?}", result.total);
         assert_eq!(result.total.dead_lettered + result.total.produced, 6);
+    }
+
+    #[test]
+    fn events_of_a_version_with_an_open_circuit_are_refused_without_running() {
+        let runtime = runtime();
+        let mut open = load(&runtime, ECHO, "v2");
+        open.circuit_open = true;
+        open.weight = 0;
+        let set = VersionSet::new(vec![load(&runtime, ECHO, "v1"), open], RouteKey::Id).expect("set");
+        let set = Arc::new(set);
+        let config = WorkerConfig { processor: "p".into(), max_retries: 2, live_instances: Default::default() };
+        let result = run_job(&mut Slots::default(), &config, item(&set, 50));
+        assert_eq!(result.outputs.len(), 50, "weight 0: everything went to v1");
+
+        let mut lone = load(&runtime, ECHO, "v1");
+        lone.circuit_open = true;
+        let set = Arc::new(VersionSet::new(vec![lone], RouteKey::Id).expect("set"));
+        let mut slots = Slots::default();
+        let result = run_job(&mut slots, &config, item(&set, 5));
+        assert!(result.outputs.is_empty());
+        assert!(result.dead_letters.iter().all(|l| l.error_kind == "circuit_open"), "{:?}", result.dead_letters[0]);
+        assert_eq!((result.dead_letters.len(), result.total.restarts, slots.live()), (5, 0, 0), "no instance touched");
+        assert!(result.outcomes.iter().all(|o| o.failed && o.version == 0));
     }
 }

@@ -12,6 +12,7 @@ use actix::prelude::*;
 use super::messages::{Flow, Job};
 use super::pool::PoolActor;
 use crate::event::Event;
+use crate::telemetry::names;
 
 pub struct Batcher {
     pub id: Arc<str>,
@@ -25,6 +26,10 @@ pub struct Batcher {
     /// Timer closing the pending batch; set while `pending` is not empty.
     timer: Option<SpawnHandle>,
     next_seq: u64,
+    /// `flowctl_queue_depth`: events waiting for a batch (stage `batcher`),
+    /// and batched events not yet emitted (stage `pool`, lowered by the collector).
+    waiting_gauge: metrics::Gauge,
+    pool_gauge: metrics::Gauge,
 }
 
 impl Batcher {
@@ -45,12 +50,26 @@ impl Batcher {
             pending: Vec::new(),
             timer: None,
             next_seq: 0,
+            waiting_gauge: metrics::Gauge::noop(),
+            pool_gauge: metrics::Gauge::noop(),
         }
+    }
+
+    /// Exports this processor's queue depths under `pipeline`.
+    pub fn with_queue_metrics(mut self, pipeline: &str) -> Self {
+        let gauge = |stage: &'static str| {
+            metrics::gauge!(names::QUEUE_DEPTH,
+                "pipeline" => pipeline.to_owned(), "component" => self.id.to_string(), "stage" => stage)
+        };
+        self.waiting_gauge = gauge("batcher");
+        self.pool_gauge = gauge("pool");
+        self
     }
 
     fn close(&mut self, events: Vec<Event>) -> Job {
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.pool_gauge.increment(events.len() as f64);
         Job::Batch { seq, events }
     }
 
@@ -84,6 +103,8 @@ impl Batcher {
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        // Called after every change to `pending`: keep its gauge current.
+        self.waiting_gauge.set(self.pending.len() as f64);
         if self.pending.is_empty() {
             if let Some(handle) = self.timer.take() {
                 ctx.cancel_future(handle);
@@ -93,6 +114,7 @@ impl Batcher {
                 act.timer = None;
                 if !act.pending.is_empty() {
                     let batch = std::mem::take(&mut act.pending);
+                    act.waiting_gauge.set(0.0);
                     let job = act.close(batch);
                     act.dispatch(vec![job], ctx);
                 }

@@ -5,7 +5,7 @@
 //! accepted downstream, which bounds the reorder buffer and carries
 //! backpressure up to the dispatcher.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -15,8 +15,14 @@ use super::bridge::RecvStream;
 use super::dead_letters::DeadLetterActor;
 use super::fanout::FanOut;
 use super::messages::{DeadLetters, Flow, WorkerOutput};
-use super::stats::{BatchStats, InFlight, JobResult, ProcessorCounters};
-use crate::telemetry::names;
+use super::processor_health::ProcessorHealth;
+use super::processor_metrics::ProcessorMetrics;
+use super::stats::{InFlight, JobResult, ProcessorCounters};
+use crate::admin::ProcessorControl;
+use crate::telemetry::Health;
+
+/// How often a processor's circuit breakers check their cooldowns.
+const BREAKER_TICK: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub struct Collector {
     pub id: Arc<str>,
@@ -31,16 +37,11 @@ pub struct Collector {
     next_seq: u64,
     waiting: BTreeMap<u64, Box<JobResult>>,
     end_at: Option<u64>,
-    version_metrics: HashMap<Arc<str>, VersionMetrics>,
-}
-
-/// Metric handles of one version, registered once.
-struct VersionMetrics {
-    received: metrics::Counter,
-    emitted: metrics::Counter,
-    filtered: metrics::Counter,
-    batch_duration: metrics::Histogram,
-    event_duration: metrics::Histogram,
+    metrics: ProcessorMetrics,
+    /// Readiness from the batches' outcomes; `None` when nobody asks.
+    health: Option<ProcessorHealth>,
+    /// Canary guard and circuit breakers, fed every batch in dispatch order.
+    control: Option<Arc<ProcessorControl>>,
 }
 
 impl Collector {
@@ -56,8 +57,7 @@ impl Collector {
         ended: tokio::sync::oneshot::Sender<()>,
     ) -> Self {
         Self {
-            id,
-            pipeline,
+            pipeline: pipeline.clone(),
             rx: Some(rx),
             fanout,
             dead_letters,
@@ -67,31 +67,23 @@ impl Collector {
             next_seq: 0,
             waiting: BTreeMap::new(),
             end_at: None,
-            version_metrics: HashMap::new(),
+            metrics: ProcessorMetrics::new(pipeline, id.clone()),
+            health: None,
+            control: None,
+            id,
         }
     }
 
-    fn record(&mut self, version: &Arc<str>, s: &BatchStats) {
-        let (pipeline, id) = (self.pipeline.clone(), self.id.clone());
-        let m = self.version_metrics.entry(version.clone()).or_insert_with(|| {
-            let labels =
-                [("pipeline", pipeline.to_string()), ("component", id.to_string()), ("version", version.to_string())];
-            VersionMetrics {
-                received: metrics::counter!(names::EVENTS_RECEIVED, &labels),
-                emitted: metrics::counter!(names::EVENTS_EMITTED, &labels),
-                filtered: metrics::counter!(names::EVENTS_FILTERED, &labels),
-                batch_duration: metrics::histogram!(names::BATCH_DURATION, &labels),
-                event_duration: metrics::histogram!(names::EVENT_DURATION, &labels),
-            }
-        });
-        m.received.increment(s.received);
-        m.emitted.increment(s.emitted);
-        m.filtered.increment(s.filtered);
-        if s.received > 0 {
-            let seconds = s.busy_ns as f64 / 1e9;
-            m.batch_duration.record(seconds);
-            m.event_duration.record(seconds / s.received as f64);
-        }
+    /// Feeds the processor's canary guard and circuit breakers.
+    pub fn with_control(mut self, control: Arc<ProcessorControl>) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// Reports this processor down in `health` while it crash-loops.
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = Some(ProcessorHealth::new(self.id.clone(), health));
+        self
     }
 
     /// Emits every result that is next in order, as one downstream message.
@@ -101,17 +93,15 @@ impl Collector {
         let mut permits = Vec::new();
         while let Some(result) = self.waiting.remove(&self.next_seq) {
             self.next_seq += 1;
-            let JobResult { outputs: mut outs, dead_letters, total, per_version, permit, .. } = *result;
+            self.metrics.record(&result);
+            if let Some(health) = &mut self.health {
+                health.observe(&result);
+            }
+            if let Some(control) = &self.control {
+                control.observe(&result);
+            }
+            let JobResult { outputs: mut outs, dead_letters, total, permit, .. } = *result;
             self.counters.add(&total);
-            for (version, stats) in &per_version {
-                self.record(version, stats);
-            }
-            for letter in &dead_letters {
-                metrics::counter!(names::EVENTS_DEAD_LETTERED,
-                    "pipeline" => self.pipeline.to_string(), "component" => self.id.to_string(),
-                    "version" => letter.version.clone(), "kind" => letter.error_kind.clone())
-                .increment(1);
-            }
             // Inputs leave the pipeline here; outputs and dead letters move on.
             self.in_flight.sub(total.received as usize);
             self.in_flight.add(outs.len() + dead_letters.len());
@@ -148,6 +138,10 @@ impl Actor for Collector {
     fn started(&mut self, ctx: &mut Self::Context) {
         if let Some(rx) = self.rx.take() {
             Self::add_stream(RecvStream(rx), ctx);
+        }
+        if let Some(control) = self.control.clone() {
+            // Breaker cooldowns end on time, also while no batch comes back.
+            ctx.run_interval(BREAKER_TICK, move |_, _| control.tick());
         }
     }
 }

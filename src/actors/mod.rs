@@ -14,10 +14,12 @@
 //! channel), so a slow stage slows everything before it and memory stays bounded.
 //!
 //! # Layout
-//! [`messages`] (what flows), [`supervisor`] (start, watch, drain),
+//! [`messages`] (what flows), [`supervisor`] (start, watch, drain), `load`
+//! (modules into each processor's [`crate::admin::ProcessorControl`]),
 //! [`source`], [`fanout`], [`batcher`], [`pool`] (dispatch to workers),
-//! [`collector`] (reorder, emit), [`sink`], [`dead_letters`], [`versions`]
-//! (weighted sticky routing behind `ArcSwap`), [`bridge`] (async <-> thread
+//! [`collector`] (reorder, emit; its metrics in `processor_metrics`, its
+//! readiness in `processor_health`), [`sink`], [`dead_letters`], [`versions`]
+//! (weighted sticky routing behind `ArcSwap`, published by the control), [`bridge`] (async <-> thread
 //! channels), [`stats`] (counts and the run report), [`error`].
 
 pub mod batcher;
@@ -26,8 +28,11 @@ pub mod collector;
 pub mod dead_letters;
 pub mod error;
 pub mod fanout;
+mod load;
 pub mod messages;
 pub mod pool;
+mod processor_health;
+mod processor_metrics;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::messages::{Job, WorkItem, WorkerOutput};
 use super::versions::SharedVersions;
+use crate::admin::ProcessorControl;
 use crate::workers::{spawn_workers, WorkerConfig};
 
 pub struct PoolActor {
@@ -29,18 +30,20 @@ pub fn in_flight_limit(pool_size: usize) -> usize {
 
 impl PoolActor {
     /// Starts the worker threads. Their results arrive on the returned
-    /// receiver, for the processor's collector.
+    /// receiver, for the processor's collector. Batches run on the version
+    /// set `control` publishes at the moment each is dispatched.
     pub fn start_workers(
         id: Arc<str>,
         pool_size: usize,
         max_retries: u32,
-        versions: SharedVersions,
+        control: &ProcessorControl,
     ) -> std::io::Result<(PoolActor, mpsc::Receiver<WorkerOutput>)> {
+        let versions = control.shared();
         let limit = in_flight_limit(pool_size);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(limit);
         // One more than the limit: room for the end marker.
         let (results_tx, results_rx) = mpsc::channel(limit + 1);
-        let config = WorkerConfig { processor: id.clone(), max_retries };
+        let config = WorkerConfig { processor: id.clone(), max_retries, live_instances: control.live_instances() };
         spawn_workers(pool_size, &config, jobs_rx, results_tx.clone())?;
         let pool = PoolActor {
             id,

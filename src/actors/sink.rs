@@ -17,7 +17,7 @@ use super::messages::Flow;
 use super::stats::{ConnectorCounters, InFlight};
 use crate::connectors::Sink;
 use crate::event::Event;
-use crate::telemetry::names;
+use crate::telemetry::{names, Health};
 
 /// How long a sink thread waits for more events before flushing what it wrote.
 pub const IDLE_FLUSH: Duration = Duration::from_millis(20);
@@ -25,7 +25,24 @@ pub const IDLE_FLUSH: Duration = Duration::from_millis(20);
 /// Resolves once a writer thread drained, flushed and ended: `Err` names its failure.
 pub type ThreadDone = oneshot::Receiver<Result<(), String>>;
 
-/// Starts the sink's thread; `done` receives its final flush result.
+/// `flowctl_queue_depth` of a sink: events handed to its thread, not yet written.
+pub fn queue_gauge(pipeline: &str, id: &str) -> metrics::Gauge {
+    metrics::gauge!(names::QUEUE_DEPTH,
+        "pipeline" => pipeline.to_owned(), "component" => id.to_owned(), "stage" => "sink")
+}
+
+/// A sink's series, registered once.
+struct SinkMetrics {
+    received: metrics::Counter,
+    emitted: metrics::Counter,
+    lost: metrics::Counter,
+    bytes_out: metrics::Counter,
+    queued: metrics::Gauge,
+}
+
+/// Starts the sink's thread; `done` receives its final flush result. A sink
+/// that fails is reported down in `health` (it stays down: what reaches it
+/// afterwards is counted as lost).
 pub fn spawn_sink_thread(
     id: Arc<str>,
     pipeline: &str,
@@ -33,13 +50,23 @@ pub fn spawn_sink_thread(
     capacity: usize,
     counters: Arc<ConnectorCounters>,
     in_flight: InFlight,
+    health: Health,
 ) -> std::io::Result<(ThreadBridge<Vec<Event>>, ThreadDone)> {
     let (bridge, rx) = thread_bridge(capacity);
     let (done_tx, done_rx) = oneshot::channel();
-    let received = metrics::counter!(names::EVENTS_RECEIVED,
-        "pipeline" => pipeline.to_string(), "component" => id.to_string());
+    let labels = [("pipeline", pipeline.to_owned()), ("component", id.to_string())];
+    let m = SinkMetrics {
+        received: metrics::counter!(names::EVENTS_RECEIVED, &labels),
+        emitted: metrics::counter!(names::EVENTS_EMITTED, &labels),
+        lost: metrics::counter!(names::EVENTS_LOST, &labels),
+        bytes_out: metrics::counter!(names::BYTES_OUT, &labels),
+        queued: queue_gauge(pipeline, &id),
+    };
     std::thread::Builder::new().name(format!("sink-{id}")).spawn(move || {
-        let result = drive_sink(&id, sink, &rx, &counters, &in_flight, &received);
+        let result = drive_sink(&id, sink, &rx, &counters, &in_flight, &m);
+        if let Err(err) = &result {
+            health.set_down(&id, format!("sink failed: {err}"));
+        }
         let _ = done_tx.send(result);
     })?;
     Ok((bridge, done_rx))
@@ -51,18 +78,22 @@ fn drive_sink(
     rx: &ThreadReceiver<Vec<Event>>,
     counters: &ConnectorCounters,
     in_flight: &InFlight,
-    received: &metrics::Counter,
+    m: &SinkMetrics,
 ) -> Result<(), String> {
     let mut dirty = false;
     let mut failed: Option<String> = None;
+    let mut bytes_seen = 0;
     loop {
         match rx.recv_timeout(IDLE_FLUSH) {
             Ok((events, _permit)) => {
-                received.increment(events.len() as u64);
+                let n = events.len() as u64;
+                m.received.increment(n);
+                m.queued.decrement(n as f64);
                 if failed.is_none() {
                     match sink.write(&events) {
                         Ok(()) => {
-                            counters.events.fetch_add(events.len() as u64, Relaxed);
+                            counters.events.fetch_add(n, Relaxed);
+                            m.emitted.increment(n);
                             dirty = true;
                         }
                         Err(err) => {
@@ -72,7 +103,12 @@ fn drive_sink(
                     }
                 }
                 if failed.is_some() {
-                    counters.rejected.fetch_add(events.len() as u64, Relaxed);
+                    counters.rejected.fetch_add(n, Relaxed);
+                    m.lost.increment(n);
+                }
+                if let Some(total) = sink.bytes_written() {
+                    m.bytes_out.increment(total.saturating_sub(bytes_seen));
+                    bytes_seen = total;
                 }
                 in_flight.sub(events.len());
             }
@@ -101,6 +137,8 @@ pub struct SinkActor {
     pub ended: HashSet<Arc<str>>,
     pub bridge: ThreadBridge<Vec<Event>>,
     pub in_flight: InFlight,
+    /// Raised here, lowered by the thread as it takes events (see [`queue_gauge`]).
+    pub queued: metrics::Gauge,
 }
 
 impl Actor for SinkActor {
@@ -113,12 +151,14 @@ impl Handler<Flow> for SinkActor {
     fn handle(&mut self, msg: Flow, ctx: &mut Self::Context) {
         match msg {
             Flow::Events { events, .. } => {
-                let (id, in_flight) = (self.id.clone(), self.in_flight.clone());
+                let (id, in_flight, queued) = (self.id.clone(), self.in_flight.clone(), self.queued.clone());
+                queued.increment(events.len() as f64);
                 let send = self.bridge.send(events);
                 let send = async move {
                     if let Err(events) = send.await {
                         tracing::error!(component = %id, lost = events.len(), "sink thread is gone");
                         in_flight.sub(events.len());
+                        queued.decrement(events.len() as f64);
                     }
                 };
                 ctx.wait(send.into_actor(self));

@@ -45,8 +45,14 @@ impl SourceThread {
     }
 
     fn run(self, mut source: Box<dyn Source>, tx: &mpsc::Sender<SourceItem>) {
-        let emitted = metrics::counter!(names::EVENTS_EMITTED,
-            "pipeline" => self.pipeline.to_string(), "component" => self.id.to_string());
+        let labels = [("pipeline", self.pipeline.to_string()), ("component", self.id.to_string())];
+        let emitted = metrics::counter!(names::EVENTS_EMITTED, &labels);
+        let mut with_kind = labels.to_vec();
+        with_kind.push(("kind", crate::connectors::MALFORMED_EVENT.to_owned()));
+        let rejected = metrics::counter!(names::EVENTS_DEAD_LETTERED, &with_kind);
+        // Only sources that read bytes get the series.
+        let bytes_in = source.bytes_read().map(|_| metrics::counter!(names::BYTES_IN, &labels));
+        let mut bytes_seen = 0;
         while !self.stop.load(Relaxed) {
             let mut out = Vec::with_capacity(self.batch_max);
             let more = match source.poll_batch(&mut out, self.batch_max) {
@@ -56,9 +62,14 @@ impl SourceThread {
                     false
                 }
             };
+            if let (Some(counter), Some(total)) = (&bytes_in, source.bytes_read()) {
+                counter.increment(total.saturating_sub(bytes_seen));
+                bytes_seen = total;
+            }
             let rejects: Vec<DeadLetter> =
                 source.take_rejects().into_iter().map(|r| r.into_dead_letter(&self.id)).collect();
             if !rejects.is_empty() {
+                rejected.increment(rejects.len() as u64);
                 self.counters.rejected.fetch_add(rejects.len() as u64, Relaxed);
                 self.in_flight.add(rejects.len());
                 if tx.blocking_send(SourceItem::Rejects(rejects)).is_err() {

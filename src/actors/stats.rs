@@ -79,6 +79,8 @@ pub struct BatchStats {
     pub restarts: u64,
     /// Time spent in the guest (including retries), nanoseconds.
     pub busy_ns: u64,
+    /// Fuel, bytes and restarts by reason, as the instance slots counted them.
+    pub usage: crate::runtime::Usage,
 }
 
 impl BatchStats {
@@ -90,7 +92,17 @@ impl BatchStats {
         self.dead_lettered += o.dead_lettered;
         self.restarts += o.restarts;
         self.busy_ns += o.busy_ns;
+        self.usage.add(&o.usage);
     }
+}
+
+/// What became of one input event, in input order: the index of the version
+/// that ran it (in [`JobResult::versions`]) and whether it was dead-lettered.
+/// The canary guard's error windows count these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub version: u16,
+    pub failed: bool,
 }
 
 /// A worker's answer for one batch.
@@ -102,6 +114,10 @@ pub struct JobResult {
     pub total: BatchStats,
     /// Per module version: (version name, its share).
     pub per_version: Vec<(Arc<str>, BatchStats)>,
+    /// The version set the batch ran on (indices of `per_version` and `outcomes` refer to it).
+    pub versions: Arc<crate::actors::versions::VersionSet>,
+    /// One per input event, in input order.
+    pub outcomes: Vec<Outcome>,
     /// Held until the outputs went downstream (bounds the reorder buffer).
     pub permit: OwnedSemaphorePermit,
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use arc_swap::ArcSwap;
 use tokio::sync::oneshot;
 
 use super::batcher::Batcher;
@@ -21,13 +20,15 @@ use super::error::EngineError;
 use super::fanout::FanOut;
 use super::messages::Flow;
 use super::pool::PoolActor;
-use super::sink::{spawn_sink_thread, SinkActor, ThreadDone};
+use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, ThreadDone};
 use super::source::{SourceActor, SourceThread};
 use super::stats::{ConnectorCounters, InFlight, ProcessorCounters, RunReport, SinkReport, SourceReport};
-use super::versions::{RouteKey, SharedVersions, Version, VersionSet};
-use crate::config::{Pipeline, ProcessorConfig};
+use super::load::load_versions;
+use crate::admin::{Control, ProcessorControl};
+use crate::config::Pipeline;
 use crate::connectors::{self, DeadLetterWriter, Sink, Source};
-use crate::runtime::{ProcessorSpec, Runtime};
+use crate::reload::{ReloadTarget, Reloader};
+use crate::runtime::Runtime;
 use crate::telemetry::Health;
 
 /// Largest batch a source hands over when no processor asks for more.
@@ -37,7 +38,8 @@ const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(2);
 
 /// Everything that must exist before the first actor starts.
 struct Prepared {
-    versions: HashMap<String, SharedVersions>,
+    versions: HashMap<String, Arc<ProcessorControl>>,
+    reload_targets: Vec<ReloadTarget>,
     sources: Vec<Box<dyn Source>>,
     sinks: Vec<Box<dyn Sink>>,
     dead_letters: DeadLetterWriter,
@@ -53,18 +55,25 @@ pub struct EngineOptions {
     pub sources: HashMap<String, Box<dyn Source>>,
     /// Sinks to use instead of the pipeline's, by id.
     pub sinks: HashMap<String, Box<dyn Sink>>,
+    /// Where the processors register for the admin API (traffic, rollback, status).
+    pub control: Control,
 }
 
 /// Loads modules and opens connectors. Blocking (compiles WASM, opens files).
 fn prepare(
     pipeline: &Pipeline,
     runtime: &Runtime,
+    control: &Control,
     mut given_sources: HashMap<String, Box<dyn Source>>,
     mut given_sinks: HashMap<String, Box<dyn Sink>>,
 ) -> Result<Prepared, EngineError> {
     let mut versions = HashMap::new();
+    let mut reload_targets = Vec::new();
     for processor in &pipeline.processors {
-        versions.insert(processor.id.clone(), load_versions(processor, runtime)?);
+        let (processor_control, targets) = load_versions(processor, runtime)?;
+        control.register(&pipeline.name, processor_control.clone());
+        versions.insert(processor.id.clone(), processor_control);
+        reload_targets.extend(targets);
     }
     let connector = |component: &str| {
         let component = component.to_string();
@@ -87,30 +96,7 @@ fn prepare(
         })
         .collect::<Result<_, _>>()?;
     let dead_letters = DeadLetterWriter::open(&pipeline.settings.dead_letter).map_err(connector("dead letters"))?;
-    Ok(Prepared { versions, sources, sinks, dead_letters })
-}
-
-fn load_versions(processor: &ProcessorConfig, runtime: &Runtime) -> Result<SharedVersions, EngineError> {
-    let mut versions = Vec::new();
-    for v in &processor.wasm.versions {
-        let spec = ProcessorSpec {
-            name: processor.id.clone(),
-            version: v.name.clone(),
-            config: processor.config.clone(),
-            limits: processor.wasm.limits.clone(),
-            permissions: processor.wasm.permissions.clone(),
-        };
-        let module = runtime.load_file(&v.module, spec).map_err(|error| EngineError::Module {
-            processor: processor.id.clone(),
-            file: v.module.clone(),
-            error,
-        })?;
-        tracing::info!(processor = %processor.id, version = module.version(), file = %v.module.display(), "module loaded");
-        versions.push(Version { name: module.version().into(), module, weight: v.weight });
-    }
-    let set = VersionSet::new(versions, RouteKey::parse(&processor.wasm.route_by))
-        .ok_or_else(|| EngineError::NoVersions { processor: processor.id.clone() })?;
-    Ok(Arc::new(ArcSwap::from_pointee(set)))
+    Ok(Prepared { versions, reload_targets, sources, sinks, dead_letters })
 }
 
 /// Runs a pipeline until its sources end and everything drained, or until
@@ -131,13 +117,22 @@ pub async fn run_pipeline_with(
     options: EngineOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunReport, EngineError> {
-    let EngineOptions { health, sources, sinks } = options;
+    let EngineOptions { health, sources, sinks, control } = options;
     let pipeline = Arc::new(pipeline);
-    let for_prepare = pipeline.clone();
-    let prepared = tokio::task::spawn_blocking(move || prepare(&for_prepare, &runtime, sources, sinks))
+    let (for_prepare, for_reload) = (pipeline.clone(), runtime.clone());
+    let mut prepared = tokio::task::spawn_blocking(move || prepare(&for_prepare, &runtime, &control, sources, sinks))
         .await
         .map_err(|e| EngineError::Start(format!("loading modules panicked: {e}")))??;
-    let mut graph = Graph::start(&pipeline, prepared)?;
+    let reload_targets = std::mem::take(&mut prepared.reload_targets);
+    let mut graph = Graph::start(&pipeline, prepared, &health)?;
+    // Watches until the run ends (dropped with this scope). Not being able to
+    // watch (e.g. the inotify limit) costs hot reload, not the running pipeline.
+    let _reloader = match pipeline.settings.hot_reload && !reload_targets.is_empty() {
+        true => Reloader::start(for_reload, reload_targets, crate::reload::DEBOUNCE)
+            .inspect_err(|e| tracing::warn!("hot reload is off for this run: {e}"))
+            .ok(),
+        false => None,
+    };
     for id in graph.component_ids() {
         health.set_up(&id);
     }
@@ -165,8 +160,8 @@ struct Graph {
 }
 
 impl Graph {
-    fn start(pipeline: &Pipeline, prepared: Prepared) -> Result<Graph, EngineError> {
-        let Prepared { mut versions, sources, sinks, dead_letters } = prepared;
+    fn start(pipeline: &Pipeline, prepared: Prepared, health: &Health) -> Result<Graph, EngineError> {
+        let Prepared { mut versions, sources, sinks, dead_letters, .. } = prepared;
         let capacity = pipeline.settings.channel_capacity.max(1);
         let in_flight = InFlight::default();
         let io = |what: &str| {
@@ -214,10 +209,10 @@ impl Graph {
         let mut processor_ended = Vec::new();
         for (p, ctx) in pipeline.processors.iter().zip(batcher_ctxs) {
             let id: Arc<str> = p.id.as_str().into();
-            let shared = versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
+            let control = versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
             let out = fanout(&p.id);
             let counters = Arc::new(ProcessorCounters::default());
-            let (pool, results) = PoolActor::start_workers(id.clone(), p.wasm.pool_size, p.wasm.max_retries, shared)
+            let (pool, results) = PoolActor::start_workers(id.clone(), p.wasm.pool_size, p.wasm.max_retries, &control)
                 .map_err(io(&p.id))?;
             let (ended_tx, ended_rx) = oneshot::channel();
             let pipeline_name: Arc<str> = pipeline.name.as_str().into();
@@ -231,9 +226,12 @@ impl Graph {
                 in_flight.clone(),
                 ended_tx,
             )
+            .with_health(health.clone())
+            .with_control(control)
             .start();
             let inputs = p.inputs.iter().map(|i| Arc::from(i.as_str())).collect::<HashSet<_>>();
-            ctx.run(Batcher::new(id, inputs, p.wasm.batch_size, p.wasm.batch_timeout, pool.start()));
+            let batcher = Batcher::new(id, inputs, p.wasm.batch_size, p.wasm.batch_timeout, pool.start());
+            ctx.run(batcher.with_queue_metrics(&pipeline.name));
             processors.push((p.id.clone(), counters));
             processor_ended.push(ended_rx);
         }
@@ -243,11 +241,19 @@ impl Graph {
         for ((spec, sink), ctx) in pipeline.sinks.iter().zip(sinks).zip(sink_ctxs) {
             let id: Arc<str> = spec.id.as_str().into();
             let counters = Arc::new(ConnectorCounters::default());
-            let (bridge, done) =
-                spawn_sink_thread(id.clone(), &pipeline.name, sink, capacity, counters.clone(), in_flight.clone())
-                    .map_err(io(&spec.id))?;
+            let (bridge, done) = spawn_sink_thread(
+                id.clone(),
+                &pipeline.name,
+                sink,
+                capacity,
+                counters.clone(),
+                in_flight.clone(),
+                health.clone(),
+            )
+            .map_err(io(&spec.id))?;
             let inputs = spec.inputs.iter().map(|i| Arc::from(i.as_str())).collect();
-            ctx.run(SinkActor { id, inputs, ended: HashSet::new(), bridge, in_flight: in_flight.clone() });
+            let queued = queue_gauge(&pipeline.name, &id);
+            ctx.run(SinkActor { id, inputs, ended: HashSet::new(), bridge, in_flight: in_flight.clone(), queued });
             sink_counts.push((spec.id.clone(), counters));
             sink_done.push((spec.id.clone(), done));
         }

@@ -1,6 +1,9 @@
 //! `flowctl bench MODULE`: throughput and latency of one module outside a
-//! pipeline, on a pool of worker threads like the engine's.
+//! pipeline, on a pool of worker threads like the engine's. Fuel per event
+//! comes from the timed run when `--fuel` meters it, else from a separate
+//! metered pass over the first events, so metering never slows the timed run.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +59,7 @@ pub struct BenchReport {
     pub batch_latency_us: Percentiles,
     /// Batch latency divided by batch size, microseconds.
     pub event_latency_us: Percentiles,
+    /// Fuel (roughly, wasm instructions) per event; `None` if it could not be metered.
     pub fuel_per_event: Option<f64>,
     pub peak_guest_memory_bytes: u64,
     pub peak_rss_bytes: Option<u64>,
@@ -73,11 +77,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.pool > 0, "--pool must be at least 1");
     let spec = args.module_options.spec(&args.module)?;
     let runtime = Runtime::new(RuntimeSettings::default()).context("starting the wasm runtime")?;
-    let module = runtime
-        .load_file(&args.module, spec)
-        .with_context(|| format!("loading {}", args.module.display()))?;
+    let load =
+        |spec| runtime.load_file(&args.module, spec).with_context(|| format!("loading {}", args.module.display()));
+    let metered = spec.limits.fuel.is_some();
+    let module = load(spec.clone())?;
     let sample = sample_events(&args)?;
-    let report = measure(&args, module, &sample)?;
+    let mut report = measure(&args, module, &sample)?;
+    if !metered {
+        let mut spec = spec;
+        spec.limits.fuel = Some(CALIBRATION_FUEL);
+        report.fuel_per_event = calibrate_fuel(load(spec)?, &sample, args.batch);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -115,6 +125,25 @@ fn sample_events(args: &Args) -> anyhow::Result<Vec<Event>> {
     Ok(events)
 }
 
+/// Fuel per event of the calibration pass: far more than any event needs, so
+/// the pass measures rather than limits.
+const CALIBRATION_FUEL: u64 = 1 << 40;
+/// Events run by the calibration pass.
+const CALIBRATION_EVENTS: usize = 1_000;
+
+/// Fuel per successfully processed event over up to [`CALIBRATION_EVENTS`]
+/// sample events, on an instance of a fuel-metered load of the module.
+fn calibrate_fuel(module: Arc<LoadedModule>, sample: &[Event], batch: usize) -> Option<f64> {
+    let mut slot = InstanceSlot::new(module);
+    let events: Vec<Event> = sample.iter().cycle().take(CALIBRATION_EVENTS).cloned().collect();
+    let mut ok = 0u64;
+    for chunk in events.chunks(batch.max(1)) {
+        ok += slot.process(chunk).iter().filter(|r| r.is_ok()).count() as u64;
+    }
+    let fuel = slot.usage().fuel;
+    (ok > 0 && fuel > 0).then(|| fuel as f64 / ok as f64)
+}
+
 fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::Result<BenchReport> {
     let batches = make_batches(sample, args.events, args.batch);
     let progress = progress_bar(args.events);
@@ -142,17 +171,22 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::
     progress.finish_and_clear();
 
     let mut batch_hist = new_histogram()?;
+    let mut event_hist = new_histogram()?;
     let mut failed = 0;
     let mut peak_memory = 0;
+    let mut fuel = 0;
     for worker in per_worker {
         let stats = worker.map_err(|_| anyhow::anyhow!("a benchmark worker panicked"))?;
-        for micros in stats.latencies {
-            batch_hist.record(micros).context("recording a latency")?;
+        for (nanos, events) in stats.latencies {
+            batch_hist.record(nanos.max(1)).context("recording a latency")?;
+            event_hist.record((nanos / events.max(1)).max(1)).context("recording a latency")?;
         }
         failed += stats.failed;
         peak_memory = peak_memory.max(stats.peak_memory);
+        fuel += stats.fuel;
     }
-    let per_event = |q: f64| batch_hist.value_at_quantile(q) as f64 / args.batch as f64;
+    let ok_events = args.events.saturating_sub(failed);
+    let micros = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
     Ok(BenchReport {
         module: args.module.display().to_string(),
         events: args.events,
@@ -162,36 +196,49 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::
         seconds,
         events_per_second: args.events as f64 / seconds,
         batch_latency_us: Percentiles {
-            p50: batch_hist.value_at_quantile(0.5) as f64,
-            p99: batch_hist.value_at_quantile(0.99) as f64,
-            max: batch_hist.max() as f64,
+            p50: micros(&batch_hist, 0.5),
+            p99: micros(&batch_hist, 0.99),
+            max: batch_hist.max() as f64 / 1e3,
         },
-        event_latency_us: Percentiles { p50: per_event(0.5), p99: per_event(0.99), max: batch_hist.max() as f64 / args.batch as f64 },
-        fuel_per_event: None,
+        event_latency_us: Percentiles {
+            p50: micros(&event_hist, 0.5),
+            p99: micros(&event_hist, 0.99),
+            max: event_hist.max() as f64 / 1e3,
+        },
+        fuel_per_event: (fuel > 0 && ok_events > 0).then(|| fuel as f64 / ok_events as f64),
         peak_guest_memory_bytes: peak_memory,
         peak_rss_bytes: peak_rss(),
     })
 }
 
 struct WorkerStats {
-    /// Microseconds per guest call.
-    latencies: Vec<u64>,
+    /// Nanoseconds per guest call, and the events in that call.
+    latencies: Vec<(u64, u64)>,
     failed: u64,
+    /// Largest linear memory seen after any call.
     peak_memory: u64,
+    /// Fuel consumed (0 unless `--fuel` meters the run).
+    fuel: u64,
 }
 
-fn run_worker(module: Arc<LoadedModule>, work: crossbeam_channel::Receiver<Vec<Event>>, progress: &ProgressBar) -> WorkerStats {
+fn run_worker(
+    module: Arc<LoadedModule>,
+    work: crossbeam_channel::Receiver<Vec<Event>>,
+    progress: &ProgressBar,
+) -> WorkerStats {
     let mut slot = InstanceSlot::new(module);
-    let mut stats = WorkerStats { latencies: Vec::new(), failed: 0, peak_memory: 0 };
+    let mut stats = WorkerStats { latencies: Vec::new(), failed: 0, peak_memory: 0, fuel: 0 };
     for batch in work {
         let started = Instant::now();
         let results = slot.process(&batch);
-        let micros = started.elapsed().as_micros().max(1) as u64;
-        stats.latencies.push(micros);
+        let nanos = started.elapsed().as_nanos() as u64;
+        stats.latencies.push((nanos, batch.len() as u64));
         stats.failed += results.iter().filter(|r| r.is_err()).count() as u64;
+        // Memory only grows within an instance; a replaced one starts small again.
+        stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
         progress.inc(batch.len() as u64);
     }
-    stats.peak_memory = slot.memory_bytes();
+    stats.fuel = slot.usage().fuel;
     stats
 }
 
@@ -213,7 +260,11 @@ fn make_batches(sample: &[Event], total: u64, size: usize) -> Vec<Vec<Event>> {
     batches
 }
 
+/// A bar on stderr when it is a terminal; nothing for pipes, files and CI logs.
 fn progress_bar(total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, {eta})") {
         bar.set_style(style);
@@ -233,8 +284,14 @@ fn print_table(r: &BenchReport) {
     println!("module            {}", r.module);
     println!("events            {} ({} failed), batch {}, pool {}", r.events, r.failed_events, r.batch, r.pool);
     println!("throughput        {:.0} events/s over {:.3} s", r.events_per_second, r.seconds);
-    println!("batch latency     p50 {:.0} µs  p99 {:.0} µs  max {:.0} µs", r.batch_latency_us.p50, r.batch_latency_us.p99, r.batch_latency_us.max);
-    println!("event latency     p50 {:.2} µs  p99 {:.2} µs", r.event_latency_us.p50, r.event_latency_us.p99);
+    println!(
+        "batch latency     p50 {:.0} µs  p99 {:.0} µs  max {:.0} µs",
+        r.batch_latency_us.p50, r.batch_latency_us.p99, r.batch_latency_us.max
+    );
+    println!(
+        "event latency     p50 {:.2} µs  p99 {:.2} µs  max {:.2} µs",
+        r.event_latency_us.p50, r.event_latency_us.p99, r.event_latency_us.max
+    );
     if let Some(fuel) = r.fuel_per_event {
         println!("fuel per event    {fuel:.0}");
     }

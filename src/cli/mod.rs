@@ -5,10 +5,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin_opts;
+pub mod bench;
 pub mod build;
+mod module_opts;
 pub mod new;
+pub mod rollback;
 pub mod run;
+pub mod status;
 pub mod test;
+pub mod traffic;
 pub mod validate;
 
 /// WASM-native stream processing: native sources and sinks, sandboxed WebAssembly processors.
@@ -37,6 +43,14 @@ pub enum Command {
     New(new::Args),
     /// Build guest processor crates to .wasm.
     Build(build::Args),
+    /// Measure a module's throughput and latency outside a pipeline.
+    Bench(bench::Args),
+    /// Show a running pipeline's processors, versions, weights, errors and instances.
+    Status(status::Args),
+    /// Set a running processor's traffic split (`flowctl traffic ttp v1=90 v2=10`).
+    Traffic(traffic::Args),
+    /// Send a running processor's traffic back to one version.
+    Rollback(rollback::Args),
 }
 
 /// Entry point used by `main.rs`; returns the process exit code.
@@ -47,6 +61,10 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Traffic(args) => traffic::run(args),
+        Command::Rollback(args) => rollback::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use crate::actors::EngineOptions;
 use crate::runtime::{Runtime, RuntimeSettings};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{Health, LogFormat, MetricsServer};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,10 +40,29 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
     let level = log_level.unwrap_or_else(|| pipeline.settings.log_level.clone());
     crate::telemetry::logging::init(&level, log_format);
 
+    // The recorder goes in before anything records, and the endpoint binds
+    // before the pipeline starts, so a taken port fails fast and by name.
+    let metrics = crate::telemetry::exporter::install().context("cannot install the Prometheus recorder")?;
+    let health = Health::new();
+    let addr = pipeline.settings.metrics_addr;
+    // The admin API shares the listener; off loopback it needs a token (also with --metrics-addr).
+    let control = crate::admin::Control::new();
+    let access = match crate::admin::Access::new(addr, pipeline.settings.admin_token.clone()) {
+        Ok(access) => access,
+        Err(err) => {
+            eprintln!("{}: {err}", args.file.display());
+            return Ok(ExitCode::from(EXIT_CANNOT_START));
+        }
+    };
+    let admin = crate::admin::router(control.clone(), access);
+    let _server = MetricsServer::start(addr, metrics, health.clone(), admin)
+        .with_context(|| format!("cannot serve metrics on {addr} (settings.metrics_addr / --metrics-addr)"))?;
+
     let runtime = Runtime::new(RuntimeSettings::default()).context("cannot start the WASM runtime")?;
     let system = actix::System::new();
+    let options = EngineOptions { health, control, ..EngineOptions::default() };
     let report = system
-        .block_on(crate::actors::run_pipeline(pipeline, runtime, shutdown_signal()))
+        .block_on(crate::actors::run_pipeline_with(pipeline, runtime, options, shutdown_signal()))
         .with_context(|| format!("pipeline {}", args.file.display()))?;
     Ok(if report.drained && report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
 }

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::config::units;
+use super::module_opts::ModuleOptions;
 use crate::event::{Event, MODULE_VERSION_KEY};
-use crate::runtime::{HttpPermission, InstanceSlot, Limits, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
+use crate::runtime::{InstanceSlot, Runtime, RuntimeSettings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,34 +22,18 @@ pub struct Args {
     /// Expected output events (JSONL); compared ignoring `metadata.flowctl.module_version`.
     #[arg(long, value_name = "GOLDEN.jsonl")]
     pub expect: Option<PathBuf>,
-    /// Configuration handed to the module's `init`, as JSON.
-    #[arg(long, value_name = "JSON")]
-    pub config: Option<String>,
-    /// Grant `http_request` to this domain (and its subdomains); repeatable.
-    #[arg(long = "allow-http", value_name = "DOMAIN")]
-    pub allow_http: Vec<String>,
-    /// Fuel budget per event (off unless given).
-    #[arg(long)]
-    pub fuel: Option<u64>,
-    /// Memory cap, e.g. 16MiB.
-    #[arg(long, value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// Wall-clock deadline per guest call, e.g. 100ms.
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<String>,
     /// Events per guest call (uses the module's `process_batch` when it has one).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
-    /// Processor name used in logs (default: the module file's stem).
-    #[arg(long)]
-    pub name: Option<String>,
+    #[command(flatten)]
+    pub module_options: ModuleOptions,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     // Audit lines and guest warnings go to stderr next to the per-event errors.
     crate::telemetry::logging::init("warn", crate::telemetry::LogFormat::Human);
-    let spec = spec(&args)?;
+    let spec = args.module_options.spec(&args.module)?;
     let runtime = Runtime::new(RuntimeSettings::default()).context("starting the wasm runtime")?;
     let module = runtime.load_file(&args.module, spec).with_context(|| format!("loading {}", args.module.display()))?;
     let (events, mut failed) = read_input(&args.input)?;
@@ -83,31 +67,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         failed |= !matches_golden(golden, outputs)?;
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-fn spec(args: &Args) -> anyhow::Result<ProcessorSpec> {
-    let config = match &args.config {
-        Some(text) => serde_json::from_str(text).context("--config is not valid JSON")?,
-        None => serde_json::json!({}),
-    };
-    let mut limits = Limits { fuel: args.fuel, ..Limits::default() };
-    if let Some(memory) = &args.memory {
-        limits.memory_bytes = units::parse_bytes(memory).with_context(|| format!("--memory {memory}"))?;
-    }
-    if let Some(timeout) = &args.timeout {
-        limits.timeout = units::parse_duration(timeout).with_context(|| format!("--timeout {timeout}"))?;
-    }
-    let http = (!args.allow_http.is_empty()).then(|| HttpPermission::new(args.allow_http.clone()));
-    let name = args.name.clone().unwrap_or_else(|| {
-        args.module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
-    });
-    Ok(ProcessorSpec {
-        name,
-        version: None,
-        config,
-        limits,
-        permissions: Permissions { http, ..Permissions::default() },
-    })
 }
 
 /// The parsable events; malformed lines are reported (`line N: ...`) and make the run fail.

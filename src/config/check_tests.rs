@@ -145,6 +145,37 @@ fn versions_routing_and_rollback_are_checked() {
 }
 
 #[test]
+fn circuit_breaker_is_checked() {
+    let dir = Dir::new();
+    let problems = dir.problems(&with_wasm(
+        "        module: m.wasm\n        circuit_breaker: {max_restarts: 0, window: 0s, cooldown: soon}\n",
+    ));
+    assert_eq!(
+        problems,
+        [
+            "12: spec.processors[0].wasm.circuit_breaker.max_restarts: must be at least 1",
+            "12: spec.processors[0].wasm.circuit_breaker.window: must be above 0",
+            "12: spec.processors[0].wasm.circuit_breaker.cooldown: \"soon\" is not a duration (use e.g. 250us, 50ms, 5s, 1m)",
+        ]
+    );
+}
+
+#[test]
+fn the_admin_api_off_loopback_needs_a_token() {
+    let dir = Dir::new();
+    let settings = |lines: &str| format!("spec:\n  settings:\n{lines}{}", &MINIMAL["spec:\n".len()..]);
+    let problems = dir.problems(&settings("    metrics_addr: 0.0.0.0:9464\n    admin_token: \" \"\n"));
+    assert_eq!(
+        problems,
+        [
+            "6: spec.settings.metrics_addr: 0.0.0.0:9464 is not a loopback address, and the admin API listens there too: set spec.settings.admin_token",
+            "7: spec.settings.admin_token: must not be empty",
+        ]
+    );
+    assert!(dir.parse(&settings("    metrics_addr: \"[::1]:9464\"\n")).is_ok(), "IPv6 loopback needs no token");
+}
+
+#[test]
 fn http_permission_is_checked() {
     let dir = Dir::new();
     let problems = dir.problems(&with_wasm(

@@ -19,6 +19,8 @@ pub const BATCH_SIZE: usize = 128;
 pub const BATCH_TIMEOUT: Duration = Duration::from_millis(5);
 pub const MAX_RETRIES: u32 = 2;
 pub const ROUTE_BY: &str = "id";
+/// How long a version's circuit stays open before it is tried again.
+pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 /// Weight of the single version a plain `module:` stands for.
 pub const SINGLE_MODULE_WEIGHT: u32 = 100;
 

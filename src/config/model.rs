@@ -33,6 +33,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Capacity of every mailbox/channel between stages, in batches (default 16).
     pub channel_capacity: usize,
+    /// Bearer token the admin API (`/admin/...`) requires. Mandatory when
+    /// `metrics_addr` is not a loopback address.
+    pub admin_token: Option<String>,
+    /// Watch module files and swap in a replaced module while running (default true).
+    pub hot_reload: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +112,17 @@ pub struct WasmConfig {
     pub max_retries: u32,
     /// Canary guard: `None` = never roll back automatically.
     pub rollback: Option<RollbackSpec>,
+    /// Restart intensity that takes a version out of service: `None` = never.
+    pub circuit_breaker: Option<BreakerSpec>,
+}
+
+/// A version whose instances were replaced `max_restarts` times within
+/// `window` stops getting events for `cooldown`, then is tried again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerSpec {
+    pub max_restarts: u32,
+    pub window: Duration,
+    pub cooldown: Duration,
 }
 
 /// Automatic rollback: a version whose error rate over its last `min_events` events

@@ -48,6 +48,8 @@ pub struct RawSettings {
     pub dead_letter: Option<RawDeadLetter>,
     pub shutdown_grace: Option<Spanned<UnitText>>,
     pub channel_capacity: Option<Spanned<usize>>,
+    pub admin_token: Option<Spanned<String>>,
+    pub hot_reload: Option<bool>,
 }
 
 /// `spec.settings.dead_letter`.
@@ -81,6 +83,7 @@ pub struct RawWasm {
     pub versions: Option<Spanned<Vec<RawVersion>>>,
     pub route_by: Option<Spanned<String>>,
     pub rollback: Option<RawRollback>,
+    pub circuit_breaker: Option<RawBreaker>,
     pub pool_size: Option<Spanned<usize>>,
     pub batch_size: Option<Spanned<usize>>,
     pub batch_timeout: Option<Spanned<UnitText>>,
@@ -104,6 +107,14 @@ pub struct RawVersion {
 pub struct RawRollback {
     pub max_error_rate: Spanned<f64>,
     pub min_events: Spanned<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub max_restarts: Spanned<u32>,
+    pub window: Spanned<UnitText>,
+    pub cooldown: Option<Spanned<UnitText>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

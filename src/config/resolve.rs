@@ -96,7 +96,10 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         dead_letter: DeadLetterSpec::File(r.path(defaults::DEAD_LETTER_FILE)),
         shutdown_grace: defaults::SHUTDOWN_GRACE,
         channel_capacity: defaults::CHANNEL_CAPACITY,
+        admin_token: None,
+        hot_reload: raw.hot_reload.unwrap_or(true),
     };
+    admin_access(r, &raw, &mut settings);
     if let Some(level) = raw.log_level {
         if LOG_LEVELS.contains(&level.value.as_str()) {
             settings.log_level = level.value.clone();
@@ -126,6 +129,26 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         settings.channel_capacity = r.positive(&capacity, "spec.settings.channel_capacity", settings.channel_capacity);
     }
     settings
+}
+
+/// The admin API changes routing, so off loopback it must be guarded by a token.
+fn admin_access(r: &mut Resolver, raw: &RawSettings, settings: &mut Settings) {
+    if let Some(token) = &raw.admin_token {
+        if token.value.trim().is_empty() {
+            r.problems.on(token, "spec.settings.admin_token", "must not be empty");
+        } else {
+            settings.admin_token = Some(token.value.clone());
+        }
+    }
+    // An address that does not parse is reported by `settings`.
+    let Some(addr) = &raw.metrics_addr else { return };
+    let Ok(parsed) = addr.value.parse::<SocketAddr>() else { return };
+    if !parsed.ip().is_loopback() && settings.admin_token.is_none() {
+        let message = format!(
+            "{parsed} is not a loopback address, and the admin API listens there too: set spec.settings.admin_token"
+        );
+        r.problems.on(addr, "spec.settings.metrics_addr", message);
+    }
 }
 
 fn dead_letter_spec(r: &mut Resolver, raw: &RawDeadLetter) -> Option<DeadLetterSpec> {

@@ -2,13 +2,15 @@
 //! guard, batching, limits and permissions.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
 use super::defaults;
 use super::error::line_of_spanned;
-use super::model::{ProcessorConfig, RollbackSpec, VersionSpec, WasmConfig};
-use super::raw::{RawHttp, RawLimits, RawPermissions, RawProcessor, RawRollback, RawVersion, RawWasm};
+use super::model::{BreakerSpec, ProcessorConfig, RollbackSpec, VersionSpec, WasmConfig};
+use super::raw::UnitText;
+use super::raw::{RawBreaker, RawHttp, RawLimits, RawPermissions, RawProcessor, RawRollback, RawVersion, RawWasm};
 use super::resolve::Resolver;
 use crate::runtime::{HttpPermission, Limits, Permissions};
 
@@ -89,6 +91,7 @@ fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<Wa
         permissions: permissions(r, &wasm.permissions, &format!("{key}.permissions")),
         max_retries: wasm.max_retries.unwrap_or(defaults::MAX_RETRIES),
         rollback: wasm.rollback.as_ref().map(|rollback| rollback_spec(r, rollback, &format!("{key}.rollback"))),
+        circuit_breaker: wasm.circuit_breaker.as_ref().map(|b| breaker_spec(r, b, &format!("{key}.circuit_breaker"))),
     })
 }
 
@@ -156,6 +159,27 @@ fn rollback_spec(r: &mut Resolver, raw: &RawRollback, key: &str) -> RollbackSpec
         r.problems.on(&raw.min_events, format!("{key}.min_events"), "must be at least 1");
     }
     RollbackSpec { max_error_rate: rate, min_events: raw.min_events.value }
+}
+
+fn breaker_spec(r: &mut Resolver, raw: &RawBreaker, key: &str) -> BreakerSpec {
+    if raw.max_restarts.value == 0 {
+        r.problems.on(&raw.max_restarts, format!("{key}.max_restarts"), "must be at least 1");
+    }
+    let mut duration =
+        |text: &Spanned<UnitText>, name: &str, default: Duration| match r.duration(text, &format!("{key}.{name}")) {
+            Some(d) if d.is_zero() => {
+                r.problems.on(text, format!("{key}.{name}"), "must be above 0");
+                default
+            }
+            Some(d) => d,
+            None => default,
+        };
+    let window = duration(&raw.window, "window", Duration::from_secs(1));
+    let cooldown = raw
+        .cooldown
+        .as_ref()
+        .map_or(defaults::BREAKER_COOLDOWN, |c| duration(c, "cooldown", defaults::BREAKER_COOLDOWN));
+    BreakerSpec { max_restarts: raw.max_restarts.value, window, cooldown }
 }
 
 fn limits(r: &mut Resolver, raw: &RawLimits, key: &str) -> Limits {

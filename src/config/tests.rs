@@ -78,7 +78,8 @@ fn minimal_pipeline_gets_every_default() {
     assert_eq!(p.wasm.batch_timeout, Duration::from_millis(5));
     assert_eq!(p.wasm.limits, crate::runtime::Limits::default());
     assert_eq!(p.wasm.permissions, crate::runtime::Permissions::default());
-    assert!(p.wasm.rollback.is_none());
+    assert!(p.wasm.rollback.is_none() && p.wasm.circuit_breaker.is_none());
+    assert_eq!((pipeline.settings.admin_token.as_deref(), pipeline.settings.hot_reload), (None, true));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: false }));
 }
 
@@ -93,6 +94,8 @@ spec:
   settings:
     log_level: debug
     metrics_addr: 0.0.0.0:9000
+    admin_token: s3cret
+    hot_reload: false
     dead_letter: {type: stderr}
     shutdown_grace: 1m
     channel_capacity: 4
@@ -111,6 +114,7 @@ spec:
           - {module: m.wasm, weight: 10}
         route_by: data.account
         rollback: {max_error_rate: 0.05, min_events: 500}
+        circuit_breaker: {max_restarts: 5, window: 10s, cooldown: 1m}
         pool_size: 4
         batch_size: 256
         batch_timeout: 250us
@@ -128,6 +132,7 @@ spec:
     let s = &pipeline.settings;
     assert_eq!(s.log_level, "debug");
     assert_eq!(s.metrics_addr.to_string(), "0.0.0.0:9000");
+    assert_eq!((s.admin_token.as_deref(), s.hot_reload), (Some("s3cret"), false));
     assert_eq!(s.dead_letter, DeadLetterSpec::Stderr);
     assert_eq!((s.shutdown_grace, s.channel_capacity), (Duration::from_secs(60), 4));
     let SourceKind::Generator(g) = &pipeline.sources[0].kind else { panic!("generator") };
@@ -143,6 +148,8 @@ spec:
     assert_eq!((w.versions[0].weight, w.versions[1].weight, w.versions[1].name.clone()), (90, 10, None));
     assert_eq!(w.route_by, "data.account");
     assert_eq!(w.rollback, Some(RollbackSpec { max_error_rate: 0.05, min_events: 500 }));
+    let breaker = BreakerSpec { max_restarts: 5, window: Duration::from_secs(10), cooldown: Duration::from_secs(60) };
+    assert_eq!(w.circuit_breaker, Some(breaker));
     assert_eq!((w.pool_size, w.batch_size, w.max_retries), (4, 256, 0));
     assert_eq!(w.batch_timeout, Duration::from_micros(250));
     let l = &w.limits;

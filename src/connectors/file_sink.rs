@@ -17,13 +17,14 @@ const BUFFER_BYTES: usize = 256 * 1024;
 pub struct FileSink {
     path: PathBuf,
     out: BufWriter<File>,
+    written: u64,
 }
 
 impl FileSink {
     pub fn open(sink_id: &str, path: &Path) -> Result<Self, ConnectorError> {
         let file = open_append(CONNECTOR, path)?;
         tracing::debug!(sink = sink_id, path = %path.display(), "file sink opened");
-        Ok(Self { path: path.to_path_buf(), out: BufWriter::with_capacity(BUFFER_BYTES, file) })
+        Ok(Self { path: path.to_path_buf(), out: BufWriter::with_capacity(BUFFER_BYTES, file), written: 0 })
     }
 
     fn io_error(&self, e: std::io::Error) -> ConnectorError {
@@ -50,7 +51,12 @@ pub(crate) fn open_append(connector: &str, path: &Path) -> Result<File, Connecto
 
 impl Sink for FileSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
-        write_events(&mut self.out, events, false).map_err(|e| self.io_error(e))
+        self.written += write_events(&mut self.out, events, false).map_err(|e| self.io_error(e))?;
+        Ok(())
+    }
+
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.written)
     }
 
     fn flush(&mut self) -> Result<(), ConnectorError> {

@@ -26,6 +26,8 @@ pub struct FileSource {
     identity: (u64, u64),
     rejects: Vec<Rejected>,
     done: bool,
+    /// Bytes read from files this source switched away from (rotation).
+    read_before: u64,
 }
 
 impl FileSource {
@@ -39,6 +41,7 @@ impl FileSource {
             identity,
             rejects: Vec::new(),
             done: false,
+            read_before: 0,
         })
     }
 
@@ -64,6 +67,7 @@ impl FileSource {
         self.lines.finish_partial(out, &mut self.rejects);
         let (file, identity) = open_file(&self.path)?;
         tracing::info!(path = %self.path.display(), replaced, truncated, "followed file changed; reading it from the start");
+        self.read_before += self.lines.consumed();
         self.lines = LineReader::new(file);
         self.identity = identity;
         Ok(true)
@@ -116,6 +120,10 @@ impl Source for FileSource {
 
     fn take_rejects(&mut self) -> Vec<Rejected> {
         std::mem::take(&mut self.rejects)
+    }
+
+    fn bytes_read(&self) -> Option<u64> {
+        Some(self.read_before + self.lines.consumed())
     }
 }
 

@@ -63,6 +63,12 @@ pub trait Source: Send + 'static {
     fn take_rejects(&mut self) -> Vec<Rejected> {
         Vec::new()
     }
+
+    /// Bytes of input read so far (for `flowctl_bytes_in_total`), for sources
+    /// that read bytes; a generator builds events in memory and has none.
+    fn bytes_read(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Where events leave a pipeline.
@@ -72,6 +78,12 @@ pub trait Sink: Send + 'static {
     /// Flushes buffers (and fsyncs files). Called at batch boundaries by the
     /// engine when idle and always at shutdown.
     fn flush(&mut self) -> Result<(), ConnectorError>;
+
+    /// Bytes handed to the output so far (for `flowctl_bytes_out_total`), for
+    /// sinks that serialize; `null` writes nothing and has none.
+    fn bytes_written(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A connector failure, naming the connector and what went wrong.

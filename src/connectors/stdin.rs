@@ -112,6 +112,10 @@ impl Source for StreamSource {
     fn take_rejects(&mut self) -> Vec<Rejected> {
         std::mem::take(&mut self.rejects)
     }
+
+    fn bytes_read(&self) -> Option<u64> {
+        Some(self.lines.consumed())
+    }
 }
 
 #[cfg(test)]

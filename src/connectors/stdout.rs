@@ -14,6 +14,7 @@ pub struct StdoutSink {
     /// call once per 64 KiB, not per event.
     out: BufWriter<Box<dyn Write + Send>>,
     pretty: bool,
+    written: u64,
 }
 
 impl StdoutSink {
@@ -23,7 +24,7 @@ impl StdoutSink {
 
     /// The same sink over another byte stream.
     pub fn to_writer(out: Box<dyn Write + Send>, pretty: bool) -> Self {
-        Self { out: BufWriter::with_capacity(BUFFER_BYTES, out), pretty }
+        Self { out: BufWriter::with_capacity(BUFFER_BYTES, out), pretty, written: 0 }
     }
 }
 
@@ -31,26 +32,51 @@ fn io_error(e: std::io::Error) -> ConnectorError {
     ConnectorError::io("stdout sink", "<stdout>", e)
 }
 
-/// Writes `events` as JSONL (or pretty JSON) into `out`; shared with tests.
-pub(crate) fn write_events(out: &mut impl Write, events: &[Event], pretty: bool) -> std::io::Result<()> {
+/// Writes `events` as JSONL (or pretty JSON) into `out`; returns the bytes
+/// written. Shared with the file sink and tests.
+pub(crate) fn write_events(out: &mut impl Write, events: &[Event], pretty: bool) -> std::io::Result<u64> {
+    let mut out = Counting { inner: out, bytes: 0 };
     for event in events {
         if pretty {
-            serde_json::to_writer_pretty(&mut *out, event)?;
+            serde_json::to_writer_pretty(&mut out, event)?;
         } else {
-            serde_json::to_writer(&mut *out, event)?;
+            serde_json::to_writer(&mut out, event)?;
         }
         out.write_all(b"\n")?;
     }
-    Ok(())
+    Ok(out.bytes)
+}
+
+/// Counts what passes through, so sinks report bytes without a second serialization.
+struct Counting<'a, W> {
+    inner: &'a mut W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl Sink for StdoutSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
-        write_events(&mut self.out, events, self.pretty).map_err(io_error)
+        self.written += write_events(&mut self.out, events, self.pretty).map_err(io_error)?;
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), ConnectorError> {
         self.out.flush().map_err(io_error)
+    }
+
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.written)
     }
 }
 

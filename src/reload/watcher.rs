@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,10 @@ use sha2::{Digest, Sha256};
 pub struct WatchedFile {
     pub key: String,
     pub path: PathBuf,
+    /// Hash of the bytes the caller already runs. A file that differs from it
+    /// when the watch starts is reported at once (it changed between the load
+    /// and the watch); `None` = take the file as it is now.
+    pub known_sha256: Option<String>,
 }
 
 /// A watched file now holds different bytes.
@@ -41,7 +46,7 @@ pub enum WatchError {
 
 /// Runs until dropped; reports changes to the callback on a thread of its own.
 pub struct ModuleWatcher {
-    watcher: Option<RecommendedWatcher>,
+    watcher: Option<Arc<Mutex<RecommendedWatcher>>>,
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,26 +66,47 @@ impl ModuleWatcher {
             }
         })
         .map_err(|e| WatchError::Start(e.to_string()))?;
-        for dir in directories_to_watch(&files) {
+        let mut watching = directories_to_watch(&files);
+        for dir in &watching {
             watcher
-                .watch(&dir, RecursiveMode::NonRecursive)
+                .watch(dir, RecursiveMode::NonRecursive)
                 .map_err(|source| WatchError::Watch { path: dir.clone(), source })?;
         }
-        let mut last_hash: HashMap<String, String> =
-            files.iter().filter_map(|f| Some((f.key.clone(), read_hashed(&f.path)?.1))).collect();
+        let watcher = Arc::new(Mutex::new(watcher));
+        let mut last_hash: HashMap<String, String> = files
+            .iter()
+            .filter_map(|f| Some((f.key.clone(), f.known_sha256.clone().or_else(|| Some(read_hashed(&f.path)?.1))?)))
+            .collect();
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let for_thread = watcher.clone();
         let thread = std::thread::Builder::new()
             .name("flowctl-reload-watch".into())
             .spawn(move || {
-                while wait_for_quiet(&fs_rx, &stopped, debounce) {
+                let mut pass = |last_hash: &mut HashMap<String, String>| {
+                    let mut changes = Vec::new();
                     for file in &files {
                         let Some((bytes, sha256)) = read_hashed(&file.path) else { continue };
                         if last_hash.get(&file.key) == Some(&sha256) {
                             continue;
                         }
                         last_hash.insert(file.key.clone(), sha256.clone());
-                        on_change(FileChange { key: file.key.clone(), path: file.path.clone(), bytes, sha256 });
+                        changes.push(FileChange { key: file.key.clone(), path: file.path.clone(), bytes, sha256 });
                     }
+                    // A symlink may now point into a directory not watched yet;
+                    // watched before reporting, so no later edit there is missed.
+                    for dir in directories_to_watch(&files) {
+                        if !watching.contains(&dir) {
+                            let mut w = for_thread.lock().unwrap_or_else(PoisonError::into_inner);
+                            if w.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
+                                watching.insert(dir);
+                            }
+                        }
+                    }
+                    changes.into_iter().for_each(&mut on_change);
+                };
+                pass(&mut last_hash);
+                while wait_for_quiet(&fs_rx, &stopped, debounce) {
+                    pass(&mut last_hash);
                 }
             })
             .map_err(|e| WatchError::Start(e.to_string()))?;
@@ -101,21 +127,19 @@ impl Drop for ModuleWatcher {
 /// Blocks until a burst of file system events has been followed by `debounce`
 /// of silence. Returns false when asked to stop.
 fn wait_for_quiet(events: &Receiver<()>, stop: &Receiver<()>, debounce: Duration) -> bool {
+    crossbeam_channel::select! {
+        recv(events) -> msg => if msg.is_err() { return false },
+        recv(stop) -> _ => return false,
+    }
+    let mut quiet_until = Instant::now() + debounce;
     loop {
-        crossbeam_channel::select! {
-            recv(events) -> msg => if msg.is_err() { return false },
-            recv(stop) -> _ => return false,
+        match events.recv_timeout(quiet_until.saturating_duration_since(Instant::now())) {
+            Ok(()) => quiet_until = Instant::now() + debounce,
+            Err(RecvTimeoutError::Timeout) => return true,
+            Err(RecvTimeoutError::Disconnected) => return false,
         }
-        let mut quiet_until = Instant::now() + debounce;
-        loop {
-            match events.recv_timeout(quiet_until.saturating_duration_since(Instant::now())) {
-                Ok(()) => quiet_until = Instant::now() + debounce,
-                Err(RecvTimeoutError::Timeout) => return true,
-                Err(RecvTimeoutError::Disconnected) => return false,
-            }
-            if stop.try_recv().is_ok() {
-                return false;
-            }
+        if stop.try_recv().is_ok() {
+            return false;
         }
     }
 }
@@ -154,7 +178,7 @@ mod tests {
 
     fn watch(path: &Path) -> (ModuleWatcher, Receiver<FileChange>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let files = vec![WatchedFile { key: "p/v1".into(), path: path.to_path_buf() }];
+        let files = vec![WatchedFile { key: "p/v1".into(), path: path.to_path_buf(), known_sha256: None }];
         let watcher = ModuleWatcher::start(files, Duration::from_millis(50), move |c| {
             let _ = tx.send(c);
         })
@@ -200,5 +224,39 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
         std::fs::write(&module, b"new").expect("write");
         assert_eq!(next(&rx).expect("change seen").sha256, hex::encode(Sha256::digest(b"new")));
+    }
+
+    #[test]
+    fn a_file_that_changed_before_the_watch_started_is_reported_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, b"newer").expect("write");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let known = Some(hex::encode(Sha256::digest(b"loaded")));
+        let files = vec![WatchedFile { key: "k".into(), path: module, known_sha256: known }];
+        let _w = ModuleWatcher::start(files, Duration::from_millis(50), move |c| {
+            let _ = tx.send(c);
+        })
+        .expect("start watcher");
+        assert_eq!(next(&rx).expect("reported").bytes, b"newer");
+    }
+
+    #[test]
+    fn after_a_symlink_swap_the_new_targets_directory_is_watched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let releases = dir.path().join("releases");
+        std::fs::create_dir(&releases).expect("mkdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, b"one").expect("write");
+        let (_w, rx) = watch(&module);
+        let target = releases.join("m-2.wasm");
+        std::fs::write(&target, b"two").expect("write");
+        let link = dir.path().join("m.wasm.link");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        std::fs::rename(&link, &module).expect("swap");
+        assert_eq!(next(&rx).expect("swap seen").bytes, b"two");
+        // Edited in place, where the link points: seen through the new watch.
+        std::fs::write(&target, b"three").expect("edit target");
+        assert_eq!(next(&rx).expect("edit seen").bytes, b"three");
     }
 }

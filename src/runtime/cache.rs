@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Module, Precompiled};
 
 use super::error::RuntimeError;
-use super::metrics::MODULE_CACHE_TOTAL;
+use super::metrics::MODULE_CACHE;
 
 /// Where a compiled module came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn load_or_compile(
 }
 
 fn count(outcome: CacheOutcome) {
-    metrics::counter!(MODULE_CACHE_TOTAL, "result" => outcome.label()).increment(1);
+    metrics::counter!(MODULE_CACHE, "result" => outcome.label()).increment(1);
 }
 
 fn compile(engine: &Engine, bytes: &[u8]) -> Result<Module, RuntimeError> {

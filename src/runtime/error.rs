@@ -42,6 +42,11 @@ pub enum ProcessError {
     OutputTooLarge { size: usize, limit: usize },
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// Not run at all: the version's circuit breaker is open (see `wasm.circuit_breaker`).
+    #[error(
+        "circuit breaker open for version {version}: too many instance restarts, not running events until it closes"
+    )]
+    CircuitOpen { version: String },
 }
 
 impl ProcessError {
@@ -59,12 +64,14 @@ impl ProcessError {
             Self::InputTooLarge { .. } => "input_too_large",
             Self::OutputTooLarge { .. } => "output_too_large",
             Self::Instantiate(_) => "instantiate",
+            Self::CircuitOpen { .. } => "circuit_open",
         }
     }
 
     /// Whether the instance that produced this error must be thrown away.
-    /// A guest that reported an error through the ABI is still healthy.
+    /// A guest that reported an error through the ABI is still healthy, and
+    /// an event refused by an open circuit breaker never reached an instance.
     pub fn poisons_instance(&self) -> bool {
-        !matches!(self, Self::Guest(_) | Self::InputTooLarge { .. })
+        !matches!(self, Self::Guest(_) | Self::InputTooLarge { .. } | Self::CircuitOpen { .. })
     }
 }

@@ -10,12 +10,12 @@ use std::sync::Mutex;
 use wasmtime::{Caller, Engine, Linker};
 
 use super::guest_memory::{self, pack};
+use super::host_calls::{CallResult, HostCallCounters, HostFn};
 use super::http::{self, RateWindow};
-use super::metrics::{
-    AUDIT_TARGET, GUEST_METRICS_DROPPED_TOTAL, GUEST_METRIC_PREFIX, GUEST_TARGET, HOST_CALLS_TOTAL, MAX_GUEST_METRICS,
-};
+use super::metrics::{AUDIT_TARGET, GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, GUEST_TARGET, MAX_GUEST_METRICS};
 use super::permissions::Permissions;
 use super::store::StoreData;
+use super::usage::LiveInstances;
 
 /// Import modules under which the host functions are provided.
 pub const HOST_MODULES: [&str; 2] = ["flowctl", "env"];
@@ -42,11 +42,18 @@ pub struct ProcessorShared {
     pub metric_names: Mutex<HashSet<String>>,
     /// Largest HTTP response body handed to the guest.
     pub max_http_body: usize,
+    /// Instances of this module alive now, and their memory.
+    pub live: LiveInstances,
+    pub host_calls: HostCallCounters,
+    /// `flowctl_dropped_guest_metric_updates_total` of this processor.
+    pub guest_metrics_dropped: metrics::Counter,
 }
 
 impl ProcessorShared {
     pub fn new(name: String, version: String, permissions: Permissions, max_http_body: usize) -> Self {
         let agent = permissions.http.as_ref().map(|_| http::agent());
+        let host_calls = HostCallCounters::new(&name, &version);
+        let guest_metrics_dropped = metrics::counter!(GUEST_METRICS_DROPPED, "processor" => name.clone());
         Self {
             name,
             version,
@@ -55,6 +62,9 @@ impl ProcessorShared {
             rate: RateWindow::new(),
             metric_names: Mutex::new(HashSet::new()),
             max_http_body,
+            live: LiveInstances::default(),
+            host_calls,
+            guest_metrics_dropped,
         }
     }
 }
@@ -144,7 +154,9 @@ pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Op
         allowed = false,
         "capability denied"
     );
-    metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => function, "result" => "denied").increment(1);
+    if let Some(f) = HostCallCounters::function(function) {
+        shared.host_calls.count(f, CallResult::Denied);
+    }
 }
 
 /// Copies `len` bytes at `ptr` out of the guest's memory.
@@ -161,9 +173,11 @@ fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wa
         Some(memory) => memory.data(&caller),
         None => &[],
     };
-    let bytes = guest_memory::slice(data, ptr as u32, len as u32)?;
-    let message = String::from_utf8_lossy(bytes);
     let shared = &caller.data().shared;
+    let bytes = guest_memory::slice(data, ptr as u32, len as u32)
+        .inspect_err(|_| shared.host_calls.count(HostFn::Log, CallResult::Error))?;
+    shared.host_calls.count(HostFn::Log, CallResult::Ok);
+    let message = String::from_utf8_lossy(bytes);
     let (processor, version) = (&shared.name, &shared.version);
     match level {
         0 => {
@@ -183,44 +197,62 @@ fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wa
 }
 
 fn host_record_metric(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32, value: f64) -> wasmtime::Result<()> {
-    let raw = read(&caller, ptr, len)?;
+    let raw = read(&caller, ptr, len)
+        .inspect_err(|_| caller.data().shared.host_calls.count(HostFn::RecordMetric, CallResult::Error))?;
     let state = caller.data_mut();
+    state.shared.host_calls.count(HostFn::RecordMetric, CallResult::Ok);
     if let Some(slot) = state.gauges.get(&raw) {
-        if let Some(gauge) = slot {
-            gauge.set(value);
-        } else {
-            metrics::counter!(GUEST_METRICS_DROPPED_TOTAL, "processor" => state.shared.name.clone()).increment(1);
+        match slot {
+            Some(gauge) => gauge.set(value),
+            None => state.shared.guest_metrics_dropped.increment(1),
         }
         return Ok(());
     }
     let name = sanitize_metric_name(&raw);
-    let admitted = {
+    let (admitted, first) = {
         let mut names = state.shared.metric_names.lock().unwrap_or_else(|p| p.into_inner());
-        names.contains(&name) || (names.len() < MAX_GUEST_METRICS && names.insert(name.clone()))
+        if names.contains(&name) {
+            (true, false)
+        } else if names.len() < MAX_GUEST_METRICS {
+            (names.insert(name.clone()), true)
+        } else {
+            (false, false)
+        }
     };
-    let gauge = admitted
-        .then(|| metrics::gauge!(format!("{GUEST_METRIC_PREFIX}{name}"), "processor" => state.shared.name.clone()));
+    let full_name = format!("{GUEST_METRIC_PREFIX}{name}");
+    if first {
+        // Gives the series its `# HELP` line (promtool rejects metrics without one).
+        metrics::describe_gauge!(full_name.clone(), "Recorded by processor guests with record_metric.");
+    }
+    let gauge = admitted.then(|| metrics::gauge!(full_name, "processor" => state.shared.name.clone()));
     match &gauge {
         Some(g) => g.set(value),
-        None => metrics::counter!(GUEST_METRICS_DROPPED_TOTAL, "processor" => state.shared.name.clone()).increment(1),
+        None => state.shared.guest_metrics_dropped.increment(1),
     }
     state.gauges.insert(raw, gauge);
     Ok(())
 }
 
-/// Lower-cases and maps everything outside `[a-z0-9_]` to `_`; empty becomes `unnamed`.
+/// Suffixes Prometheus reserves for counters, histograms and summaries; a
+/// guest gauge must not end in one, or scrapers misread it.
+const RESERVED_SUFFIXES: [&str; 5] = ["_total", "_count", "_sum", "_bucket", "_created"];
+
+/// Lower-cases and maps everything outside `[a-z0-9_]` to `_`; empty becomes
+/// `unnamed`; a reserved suffix gets `_value` appended.
 pub fn sanitize_metric_name(raw: &[u8]) -> String {
-    let name: String = String::from_utf8_lossy(raw)
+    let mut name: String = String::from_utf8_lossy(raw)
         .chars()
         .map(|c| c.to_ascii_lowercase())
         .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
         .take(100)
         .collect();
     if name.is_empty() {
-        "unnamed".into()
-    } else {
-        name
+        return "unnamed".into();
     }
+    if RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        name.push_str("_value");
+    }
+    name
 }
 
 fn host_http_request(
@@ -231,8 +263,10 @@ fn host_http_request(
     body_ptr: i32,
     body_len: i32,
 ) -> wasmtime::Result<i64> {
-    let url_bytes = read(&caller, url_ptr, url_len)?;
-    let body = read(&caller, body_ptr, body_len)?;
+    let bad_pointer =
+        |_: &guest_memory::BadPointer| caller.data().shared.host_calls.count(HostFn::HttpRequest, CallResult::Error);
+    let url_bytes = read(&caller, url_ptr, url_len).inspect_err(bad_pointer)?;
+    let body = read(&caller, body_ptr, body_len).inspect_err(bad_pointer)?;
     let url = String::from_utf8_lossy(&url_bytes).into_owned();
     let shared = caller.data().shared.clone();
     let (Some(permission), Some(agent)) = (shared.permissions.http.as_ref(), shared.agent.as_ref()) else {
@@ -253,7 +287,7 @@ fn host_http_request(
                 reason = %denial,
                 "capability denied"
             );
-            metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => "http_request", "result" => "denied").increment(1);
+            shared.host_calls.count(HostFn::HttpRequest, CallResult::Denied);
             return Ok(0);
         }
     };
@@ -262,11 +296,11 @@ fn host_http_request(
         Ok(response) => response,
         Err(reason) => {
             tracing::warn!(target: GUEST_TARGET, processor = %shared.name, url = %url, "http_request failed: {reason}");
-            metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => "http_request", "result" => "failed").increment(1);
+            shared.host_calls.count(HostFn::HttpRequest, CallResult::Error);
             return Ok(0);
         }
     };
-    metrics::counter!(HOST_CALLS_TOTAL, "processor" => shared.name.clone(), "function" => "http_request", "result" => "ok").increment(1);
+    shared.host_calls.count(HostFn::HttpRequest, CallResult::Ok);
     write_to_guest(&mut caller, &response)
 }
 
@@ -294,8 +328,10 @@ mod tests {
 
     #[test]
     fn metric_names_are_sanitized() {
-        assert_eq!(sanitize_metric_name(b"Orders.Total-count"), "orders_total_count");
+        assert_eq!(sanitize_metric_name(b"Orders.Open-count2"), "orders_open_count2");
+        assert_eq!(sanitize_metric_name(b"Orders.Total-count"), "orders_total_count_value");
         assert_eq!(sanitize_metric_name(b""), "unnamed");
         assert_eq!(sanitize_metric_name("é{x}".as_bytes()), "__x_");
+        assert_eq!(sanitize_metric_name(b"orders_total"), "orders_total_value");
     }
 }

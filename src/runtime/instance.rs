@@ -11,6 +11,7 @@ use super::guest_memory::{self, unpack};
 use super::module::LoadedModule;
 use super::store::StoreData;
 use super::trap::{self, CallLimits};
+use super::usage::Usage;
 use super::wire;
 use super::EventResult;
 use crate::event::Event;
@@ -40,6 +41,12 @@ pub struct Instance {
     input: Vec<u8>,
     /// Reused copy of the guest's output.
     output: Vec<u8>,
+    /// Fuel and bytes since the last [`Instance::take_usage`].
+    usage: Usage,
+    /// Fuel given to the call in progress (0 when fuel is off or settled).
+    fuel_armed: u64,
+    /// Memory size last reported to the module's live-instance gauge.
+    counted_memory: u64,
 }
 
 /// How a guest call ended when it did not trap.
@@ -77,6 +84,9 @@ impl Instance {
         let last_error = optional(&instance, &mut store, report.has_last_error, "last_error");
         let abi_version = optional(&instance, &mut store, report.declares_abi_version, "flowctl_abi_version");
         let init: Option<TypedFunc<(i32, i32), i32>> = optional(&instance, &mut store, report.has_init, "init");
+        let counted_memory = memory.data_size(&store) as u64;
+        // Counted from here on; `Drop` uncounts, also when `init` fails below.
+        module.shared.live.started(counted_memory);
         let mut this = Self {
             module,
             store,
@@ -89,6 +99,9 @@ impl Instance {
             abi_version,
             input: Vec::new(),
             output: Vec::new(),
+            usage: Usage::default(),
+            fuel_armed: 0,
+            counted_memory,
         };
         if let Some(init) = init {
             this.run_init(init)?;
@@ -116,7 +129,7 @@ impl Instance {
 
     /// What `flowctl_abi_version` returns; 1 when not exported.
     pub fn abi_version(&mut self) -> Result<u32, ProcessError> {
-        arm(&mut self.store, &self.module, 1);
+        self.arm_metered(1);
         let Some(f) = &self.abi_version else {
             return Ok(1);
         };
@@ -133,12 +146,40 @@ impl Instance {
         &self.module
     }
 
+    /// Fuel and bytes since the last call of this; also brings the module's
+    /// memory gauge up to date. Cheap: one fuel read and one size read.
+    pub fn take_usage(&mut self) -> Usage {
+        self.settle_fuel();
+        let memory = self.memory_bytes();
+        if memory != self.counted_memory {
+            self.module.shared.live.resized(self.counted_memory, memory);
+            self.counted_memory = memory;
+        }
+        std::mem::take(&mut self.usage)
+    }
+
+    /// Arms the next call, first booking what the previous one consumed.
+    fn arm_metered(&mut self, events: u64) {
+        self.settle_fuel();
+        arm(&mut self.store, &self.module, events);
+        self.fuel_armed = self.module.spec().limits.fuel.map_or(0, |f| f.saturating_mul(events));
+    }
+
+    fn settle_fuel(&mut self) {
+        if self.fuel_armed > 0 {
+            // A fueled store always answers; a trap on exhaustion leaves 0.
+            let left = self.store.get_fuel().unwrap_or(0);
+            self.usage.fuel += self.fuel_armed.saturating_sub(left);
+            self.fuel_armed = 0;
+        }
+    }
+
     /// Runs one event through `process_event`. A `Guest` error leaves the
     /// instance usable; any error whose `poisons_instance()` does not.
     pub fn process_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError> {
         self.input.clear();
         wire::write_event(&mut self.input, event);
-        arm(&mut self.store, &self.module, 1);
+        self.arm_metered(1);
         match self.call(Entry::Event)? {
             Outcome::Failed(reason) => Err(ProcessError::Guest(reason)),
             Outcome::Output => match wire::parse_event_output(&self.output)? {
@@ -168,7 +209,7 @@ impl Instance {
         }
         self.input.clear();
         wire::write_batch(&mut self.input, events);
-        arm(&mut self.store, &self.module, events.len() as u64);
+        self.arm_metered(events.len() as u64);
         match self.call(Entry::Batch)? {
             Outcome::Failed(reason) => Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()),
             Outcome::Output => {
@@ -196,6 +237,7 @@ impl Instance {
         if self.input.len() > limit {
             return Err(ProcessError::InputTooLarge { size: self.input.len(), limit });
         }
+        self.usage.bytes_in += self.input.len() as u64;
         let (in_ptr, in_len, packed) = self.guarded(|this| {
             let (ptr, len) = this.write_input()?;
             let func = match (entry, &this.process_batch) {
@@ -218,6 +260,7 @@ impl Instance {
         let bytes = guest_memory::slice(data, ptr, len)?;
         self.output.clear();
         self.output.extend_from_slice(bytes);
+        self.usage.bytes_out += self.output.len() as u64;
         // The output is copied before the input is freed: a guest may return
         // (part of) its input buffer, and a real allocator writes into freed
         // memory. A reused buffer is freed once.
@@ -280,6 +323,12 @@ impl Instance {
     fn classify(&self, err: &wasmtime::Error) -> ProcessError {
         let limits = &self.module.spec().limits;
         trap::classify(err, CallLimits { fuel_per_event: limits.fuel.unwrap_or(0), timeout: limits.timeout })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.module.shared.live.dropped(self.counted_memory);
     }
 }
 

@@ -39,7 +39,8 @@
 //!
 //! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
 //! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
-//! `slot` (self-replacing instance), `host` (host functions and grants),
+//! `slot` (self-replacing instance), `usage` (fuel, bytes, restarts by reason,
+//! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
 //! `wire` (events in and out), `trap` (error classification), `validate`.
@@ -49,6 +50,7 @@ mod engine;
 pub mod error;
 mod guest_memory;
 mod host;
+mod host_calls;
 pub mod http;
 mod instance;
 pub mod limits;
@@ -58,6 +60,7 @@ pub mod permissions;
 mod slot;
 mod store;
 mod trap;
+mod usage;
 pub mod validate;
 mod wasi;
 mod wire;
@@ -76,6 +79,7 @@ pub use limits::Limits;
 pub use module::{LoadedModule, Runtime};
 pub use permissions::{HttpPermission, Permissions};
 pub use slot::{InstanceSlot, RECYCLE_AFTER_CALLS};
+pub use usage::{RestartReason, Usage};
 pub use validate::ModuleReport;
 
 use crate::event::Event;

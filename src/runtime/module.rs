@@ -173,6 +173,16 @@ impl LoadedModule {
         self.cache_outcome
     }
 
+    /// Instances of this module alive now (in every worker).
+    pub fn instances_alive(&self) -> u64 {
+        self.shared.live.alive()
+    }
+
+    /// Linear memory of this module's live instances, in bytes.
+    pub fn instance_memory_bytes(&self) -> u64 {
+        self.shared.live.memory_bytes()
+    }
+
     /// A fresh instance with `init` run.
     pub fn instantiate(self: &Arc<Self>) -> Result<Instance, ProcessError> {
         Instance::new(self.clone())

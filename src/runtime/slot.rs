@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use super::error::ProcessError;
 use super::instance::Instance;
-use super::metrics::INSTANCE_RESTARTS_TOTAL;
 use super::module::LoadedModule;
+use super::usage::{RestartReason, Usage};
 use super::EventResult;
 use crate::event::Event;
 
@@ -17,15 +17,15 @@ pub const RECYCLE_AFTER_CALLS: u64 = 10_000;
 pub struct InstanceSlot {
     module: Arc<LoadedModule>,
     instance: Option<Instance>,
-    /// Instances discarded after a fatal error.
-    restarts: u64,
+    /// Restarts by reason, fuel and bytes of every instance this slot ran.
+    usage: Usage,
     /// Calls on the current instance.
     calls: u64,
 }
 
 impl InstanceSlot {
     pub fn new(module: Arc<LoadedModule>) -> InstanceSlot {
-        Self { module, instance: None, restarts: 0, calls: 0 }
+        Self { module, instance: None, usage: Usage::default(), calls: 0 }
     }
 
     pub fn module(&self) -> &Arc<LoadedModule> {
@@ -34,7 +34,19 @@ impl InstanceSlot {
 
     /// Instances thrown away after a fatal error so far.
     pub fn restarts(&self) -> u64 {
-        self.restarts
+        self.usage.restarts_total()
+    }
+
+    /// Cumulative restarts by reason, fuel and bytes; callers take deltas
+    /// around a batch (see [`Usage::since`]).
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Whether an instance is instantiated now (slots create them lazily and
+    /// drop them after a fatal error).
+    pub fn is_live(&self) -> bool {
+        self.instance.is_some()
     }
 
     /// Linear memory of the current instance (0 when none is live).
@@ -81,6 +93,7 @@ impl InstanceSlot {
         };
         self.calls += 1;
         let result = instance.process_batch(events);
+        self.usage.add(&instance.take_usage());
         if let Err(err) = &result {
             if err.poisons_instance() {
                 self.instance = None;
@@ -90,11 +103,11 @@ impl InstanceSlot {
         result
     }
 
+    /// Counted here, exported per batch by the engine (labelled with the
+    /// pipeline and version, which the runtime does not know).
     fn count_restart(&mut self, err: &ProcessError) {
-        self.restarts += 1;
-        let name = self.module.spec().name.clone();
-        tracing::debug!(processor = %name, kind = err.kind(), "discarding instance: {err}");
-        metrics::counter!(INSTANCE_RESTARTS_TOTAL, "processor" => name, "kind" => err.kind()).increment(1);
+        self.usage.count_restart(RestartReason::of(err));
+        tracing::debug!(processor = %self.module.spec().name, kind = err.kind(), "discarding instance: {err}");
     }
 }
 

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
+use super::names;
+
 /// Component id -> `None` when running, `Some(reason)` when not.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
@@ -19,11 +21,13 @@ impl Health {
     /// Marks a component as running.
     pub fn set_up(&self, component: &str) {
         self.components.insert(component.to_owned(), None);
+        ready_gauge(component).set(1.0);
     }
 
     /// Marks a component as not running, with the reason `/readyz` reports.
     pub fn set_down(&self, component: &str, reason: impl Into<String>) {
         self.components.insert(component.to_owned(), Some(reason.into()));
+        ready_gauge(component).set(0.0);
     }
 
     /// `Ok` when every registered component runs (and at least one is registered),
@@ -41,6 +45,11 @@ impl Health {
             Err(down)
         }
     }
+}
+
+/// State changes are rare, so the handle is looked up each time.
+fn ready_gauge(component: &str) -> metrics::Gauge {
+    metrics::gauge!(names::COMPONENT_READY, "component" => component.to_owned())
 }
 
 #[cfg(test)]

@@ -1,40 +1,185 @@
-//! Every metric flowctl exports, named once. README's "Metrics" table documents
-//! them; keep the two in step. Labels use small fixed value sets.
+//! Every metric flowctl exports, named once: the constants other modules use,
+//! and [`CATALOG`], which the exporter describes (`# HELP`) and a test checks
+//! against `docs/metrics.md`. Labels take values from small bounded sets.
+//!
+//! Names under `flowctl_guest_` belong to guests (`record_metric`); no engine
+//! metric uses that prefix, so a guest can never collide with one.
 
-/// Events a component received. Labels: `pipeline`, `component`.
+/// Events a component received. Labels: `pipeline`, `component`, `version` (processors).
 pub const EVENTS_RECEIVED: &str = "flowctl_events_received_total";
 /// Events a component emitted downstream. Labels: `pipeline`, `component`, `version` (processors).
 pub const EVENTS_EMITTED: &str = "flowctl_events_emitted_total";
 /// Events a processor filtered out (returned no output for). Labels: `pipeline`, `component`, `version`.
 pub const EVENTS_FILTERED: &str = "flowctl_events_filtered_total";
-/// Events sent to the dead-letter output. Labels: `pipeline`, `component`, `version`, `kind`.
+/// Events sent to the dead-letter output. Labels: `pipeline`, `component`, `version` (processors), `kind`.
 pub const EVENTS_DEAD_LETTERED: &str = "flowctl_events_dead_lettered_total";
-/// Bytes of JSON in / out of a component. Labels: `pipeline`, `component`.
+/// Events that reached a sink after it failed and were not written. Labels: `pipeline`, `component`.
+pub const EVENTS_LOST: &str = "flowctl_events_lost_total";
+/// Bytes of serialized events into a component. Labels: `pipeline`, `component`, `version` (processors).
 pub const BYTES_IN: &str = "flowctl_bytes_in_total";
+/// Bytes of serialized events out of a component. Same labels as [`BYTES_IN`].
 pub const BYTES_OUT: &str = "flowctl_bytes_out_total";
 /// Batch processing latency in seconds. Labels: `pipeline`, `component`, `version`.
 pub const BATCH_DURATION: &str = "flowctl_batch_duration_seconds";
 /// Per-event processing latency in seconds (batch time / batch size). Same labels.
 pub const EVENT_DURATION: &str = "flowctl_event_duration_seconds";
+/// Fuel consumed per event (batch fuel / batch size). Labels: `pipeline`, `component`, `version`.
+pub const FUEL_PER_EVENT: &str = "flowctl_fuel_per_event";
+/// Linear memory of the live instances of a version, in bytes. Labels: `pipeline`, `component`, `version`.
+pub const INSTANCE_MEMORY_BYTES: &str = "flowctl_instance_memory_bytes";
+/// Instances currently alive. Labels: `pipeline`, `component`, `version`.
+pub const INSTANCES_ALIVE: &str = "flowctl_instances_alive";
 /// Instances replaced after a fatal error. Labels: `pipeline`, `component`, `version`, `reason`.
 pub const INSTANCE_RESTARTS: &str = "flowctl_instance_restarts_total";
-/// Instances currently alive. Labels: `pipeline`, `component`.
-pub const INSTANCES_ALIVE: &str = "flowctl_instances_alive";
-/// Events waiting in a stage's queue. Labels: `pipeline`, `component`, `stage`.
-pub const QUEUE_DEPTH: &str = "flowctl_queue_depth";
-/// Module reloads. Labels: `component`, `result` (`ok`, `error`).
-pub const MODULE_RELOADS: &str = "flowctl_module_reloads_total";
-/// Automatic canary rollbacks. Labels: `component`, `version`.
-pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
-/// Host function calls. Labels: `processor`, `function`, `result` (`ok`, `denied`, `error`).
+/// Host function calls. Labels: `processor`, `version`, `function`, `result` (`ok`, `denied`, `error`).
 pub const HOST_CALLS: &str = "flowctl_host_calls_total";
-/// Guest metric names dropped because a processor reached its cap. Labels: `processor`.
-pub const GUEST_METRICS_DROPPED: &str = "flowctl_guest_metrics_dropped_total";
 /// Prefix of guest-recorded metrics (`record_metric`). Label: `processor`.
 pub const GUEST_METRIC_PREFIX: &str = "flowctl_guest_";
+/// Guest metric updates dropped because a processor reached its cap of names. Label: `processor`.
+pub const GUEST_METRICS_DROPPED: &str = "flowctl_dropped_guest_metric_updates_total";
+/// Events waiting in a stage. Labels: `pipeline`, `component`, `stage`.
+pub const QUEUE_DEPTH: &str = "flowctl_queue_depth";
+/// Whether a component is ready (1) or down (0), as `/readyz` sees it. Label: `component`.
+pub const COMPONENT_READY: &str = "flowctl_component_ready";
+/// Module hot reloads. Labels: `component`, `result` (`ok`, `error`).
+pub const MODULE_RELOADS: &str = "flowctl_module_reloads_total";
+/// Automatic canary rollbacks. Labels: `component`, `version` (the version rolled back).
+pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
+/// Circuit-breaker state, one series per state set to 1 for the current one.
+/// Labels: `component`, `version`, `state` (`closed`, `open`, `half_open`).
+pub const CIRCUIT_BREAKER_STATE: &str = "flowctl_circuit_breaker_state";
+/// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`).
+pub const MODULE_CACHE: &str = "flowctl_module_cache_total";
 /// Build information, value 1. Labels: `version`, `wasmtime`.
 pub const BUILD_INFO: &str = "flowctl_build_info";
-/// Fuel consumed per event. Labels: `pipeline`, `component`, `version`.
-pub const FUEL_PER_EVENT: &str = "flowctl_fuel_per_event";
-/// Guest linear memory in bytes. Labels: `pipeline`, `component`, `version`.
-pub const GUEST_MEMORY_BYTES: &str = "flowctl_guest_memory_bytes";
+
+/// The Prometheus type of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One exported metric: what `# HELP` says and what `docs/metrics.md` lists.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Every label the metric may carry (some only on processors' series).
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn def(name: &'static str, kind: Kind, labels: &'static [&'static str], help: &'static str) -> MetricDef {
+    MetricDef { name, kind, labels, help }
+}
+
+const COMPONENT: &[&str] = &["pipeline", "component", "version"];
+
+/// Every engine metric (guest metrics are named by guests, under [`GUEST_METRIC_PREFIX`]).
+pub const CATALOG: &[MetricDef] = &[
+    def(EVENTS_RECEIVED, Kind::Counter, COMPONENT, "Events a component received."),
+    def(EVENTS_EMITTED, Kind::Counter, COMPONENT, "Events a component emitted downstream."),
+    def(EVENTS_FILTERED, Kind::Counter, COMPONENT, "Events a processor returned no output for."),
+    def(
+        EVENTS_DEAD_LETTERED,
+        Kind::Counter,
+        &["pipeline", "component", "version", "kind"],
+        "Events sent to the dead-letter output, by error kind.",
+    ),
+    def(
+        EVENTS_LOST,
+        Kind::Counter,
+        &["pipeline", "component"],
+        "Events that reached a sink after it failed, and were not written.",
+    ),
+    def(BYTES_IN, Kind::Counter, COMPONENT, "Bytes of serialized events into a component."),
+    def(BYTES_OUT, Kind::Counter, COMPONENT, "Bytes of serialized events out of a component."),
+    def(BATCH_DURATION, Kind::Histogram, COMPONENT, "Time a processor version spent on one batch."),
+    def(EVENT_DURATION, Kind::Histogram, COMPONENT, "Batch time divided by the events in the batch."),
+    def(FUEL_PER_EVENT, Kind::Histogram, COMPONENT, "Fuel a batch consumed divided by its events (fuel limits on)."),
+    def(INSTANCE_MEMORY_BYTES, Kind::Gauge, COMPONENT, "Linear memory of a version's live instances."),
+    def(INSTANCES_ALIVE, Kind::Gauge, COMPONENT, "Instances of a version currently alive."),
+    def(
+        INSTANCE_RESTARTS,
+        Kind::Counter,
+        &["pipeline", "component", "version", "reason"],
+        "Instances replaced after a trap, fuel exhaustion, a deadline or the memory limit.",
+    ),
+    def(
+        HOST_CALLS,
+        Kind::Counter,
+        &["processor", "version", "function", "result"],
+        "Host function calls by guests, by result (ok, denied, error).",
+    ),
+    def(
+        GUEST_METRICS_DROPPED,
+        Kind::Counter,
+        &["processor"],
+        "Guest record_metric updates dropped because the processor reached its cap of distinct names.",
+    ),
+    def(QUEUE_DEPTH, Kind::Gauge, &["pipeline", "component", "stage"], "Events waiting in a stage of a component."),
+    def(COMPONENT_READY, Kind::Gauge, &["component"], "1 while a component runs, 0 while it is down (see /readyz)."),
+    def(MODULE_RELOADS, Kind::Counter, &["component", "result"], "Module hot reloads, by result (ok, error)."),
+    def(ROLLBACKS, Kind::Counter, &["component", "version"], "Automatic canary rollbacks, by the version rolled back."),
+    def(
+        CIRCUIT_BREAKER_STATE,
+        Kind::Gauge,
+        &["component", "version", "state"],
+        "1 for a version's current circuit-breaker state (closed, open, half_open), 0 for the others.",
+    ),
+    def(MODULE_CACHE, Kind::Counter, &["result"], "Module loads by compiled-code cache result (hit, miss, disabled)."),
+    def(BUILD_INFO, Kind::Gauge, &["version", "wasmtime"], "Build information; the value is always 1."),
+];
+
+/// The catalog entry of `name`.
+pub fn lookup(name: &str) -> Option<&'static MetricDef> {
+    CATALOG.iter().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for d in CATALOG {
+            assert!(d.name.starts_with("flowctl_") && !d.name.starts_with(GUEST_METRIC_PREFIX), "{}", d.name);
+            assert!(d.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{}", d.name);
+            assert_eq!(d.kind == Kind::Counter, d.name.ends_with("_total"), "{}: only counters end in _total", d.name);
+            assert!(!d.help.is_empty() && !d.labels.is_empty(), "{}", d.name);
+        }
+        let mut names: Vec<_> = CATALOG.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOG.len(), "a name is listed twice");
+    }
+
+    /// `docs/metrics.md` has one table row per metric, with its type and labels.
+    #[test]
+    fn docs_list_every_metric_with_its_type_and_labels() {
+        let docs = include_str!("../../docs/metrics.md");
+        for d in CATALOG {
+            let row = docs
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", d.name)))
+                .unwrap_or_else(|| panic!("docs/metrics.md has no row for {}", d.name));
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells.get(2).copied(), Some(d.kind.as_str()), "{row}");
+            let labels: Vec<&str> =
+                cells.get(3).unwrap_or(&"").split(',').map(|l| l.trim().trim_matches('`')).collect();
+            assert_eq!(labels, d.labels, "{row}");
+        }
+    }
+}

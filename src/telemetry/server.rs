@@ -32,12 +32,19 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Binds `addr` (port 0 picks a free port) and serves until dropped.
-    pub fn start(addr: SocketAddr, metrics: PrometheusHandle, health: Health) -> Result<Self, ServerError> {
+    /// `extra` is merged into the same listener (the admin API shares it), so
+    /// operators open one port; pass `Router::new()` for none.
+    pub fn start(
+        addr: SocketAddr,
+        metrics: PrometheusHandle,
+        health: Health,
+        extra: Router,
+    ) -> Result<Self, ServerError> {
         let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(metrics, health);
+        let app = router(metrics, health).merge(extra);
         let thread = std::thread::Builder::new()
             .name("flowctl-metrics".into())
             .spawn(move || serve(listener, app, stopped))
@@ -127,7 +134,8 @@ mod tests {
         let handle = crate::telemetry::exporter::install().expect("recorder");
         metrics::counter!("flowctl_test_counter_total").increment(3);
         let health = Health::new();
-        let server = MetricsServer::start("127.0.0.1:0".parse().expect("addr"), handle, health.clone()).expect("start");
+        let server = MetricsServer::start("127.0.0.1:0".parse().expect("addr"), handle, health.clone(), Router::new())
+            .expect("start");
         let addr = server.local_addr();
 
         assert_eq!(get(addr, "/healthz").0, 200);

@@ -39,6 +39,8 @@ impl Workspace {
     pub fn command(&self, file: &Path) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowctl"));
         cmd.args(["--log-format", "json", "--log-level", "info", "run"]).arg(file).current_dir(self.dir.path());
+        // A free port per run: tests run in parallel, and the default port may be taken.
+        cmd.args(["--metrics-addr", "127.0.0.1:0"]);
         cmd
     }
 

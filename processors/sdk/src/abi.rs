@@ -7,7 +7,7 @@ use std::thread::LocalKey;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::{Error, Event, Output, Processor};
+use crate::{Error, Output, Processor};
 
 /// The per-module processor slot the macros declare.
 pub type Slot<P> = LocalKey<RefCell<Option<P>>>;
@@ -115,19 +115,11 @@ fn with_processor<P: Processor, R>(
 
 pub fn process_event<P: Processor>(slot: &'static Slot<P>, ptr: i32, len: i32) -> i64 {
     let result = with_processor(slot, |p| {
-        let event: Event =
-            serde_json::from_slice(input(ptr, len)).map_err(|e| Error::new(format!("input event: {e}")))?;
         let mut out = Vec::with_capacity(len.max(0) as usize + 64);
-        write_output(&mut out, p.process(event)?)?;
+        p.process_json(input(ptr, len), &mut out)?;
         Ok(out)
     });
-    match result {
-        Ok(out) => leak(out),
-        Err(err) => {
-            set_last_error(err.to_string());
-            0
-        }
-    }
+    finish_call(result)
 }
 
 pub fn process_batch<P: Processor>(slot: &'static Slot<P>, ptr: i32, len: i32) -> i64 {
@@ -140,22 +132,21 @@ pub fn process_batch<P: Processor>(slot: &'static Slot<P>, ptr: i32, len: i32) -
             if i > 0 {
                 out.push(b',');
             }
-            let outcome = serde_json::from_str::<Event>(raw.get())
-                .map_err(|e| Error::new(format!("input event: {e}")))
-                .and_then(|event| p.process(event));
-            match outcome {
-                Ok(Output::One(event)) => {
-                    out.push(b'[');
-                    serde_json::to_writer(&mut out, &event)?;
-                    out.push(b']');
-                }
-                Ok(output) => write_output(&mut out, output)?,
-                Err(err) => serde_json::to_writer(&mut out, &serde_json::json!({"error": err.message()}))?,
+            // Each entry is the event's output (an object or an array), or its error.
+            let mark = out.len();
+            if let Err(err) = p.process_json(raw.get().as_bytes(), &mut out) {
+                out.truncate(mark);
+                serde_json::to_writer(&mut out, &serde_json::json!({"error": err.message()}))?;
             }
         }
         out.push(b']');
         Ok(out)
     });
+    finish_call(result)
+}
+
+/// The packed output, or 0 with the error kept for `last_error`.
+fn finish_call(result: Result<Vec<u8>, Error>) -> i64 {
     match result {
         Ok(out) => leak(out),
         Err(err) => {
@@ -166,7 +157,7 @@ pub fn process_batch<P: Processor>(slot: &'static Slot<P>, ptr: i32, len: i32) -
 }
 
 /// One event as an object; none or many as an array.
-fn write_output(out: &mut Vec<u8>, output: Output) -> Result<(), Error> {
+pub fn write_output(out: &mut Vec<u8>, output: Output) -> Result<(), Error> {
     match output {
         Output::None => out.extend_from_slice(b"[]"),
         Output::One(event) => serde_json::to_writer(out, &event)?,
@@ -185,6 +176,7 @@ mod tests {
     //! The ABI glue on the host target (64-bit pointers do not fit the i32
     //! ABI, so these tests exercise the pieces that do not go through it).
     use super::*;
+    use crate::Event;
 
     #[derive(Deserialize)]
     struct Cfg {

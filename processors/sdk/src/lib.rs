@@ -8,7 +8,7 @@
 //!
 //! The one-line ways, for processors without configuration:
 //!
-//! ```ignore
+//! ```
 //! use flowctl_sdk::{Event, Result};
 //!
 //! fn shout(mut event: Event) -> Result<Event> {
@@ -52,6 +52,17 @@ pub trait Processor: Sized + 'static {
 
     /// Processes one event.
     fn process(&mut self, event: Event) -> Result<Output>;
+
+    /// Processes one event given as JSON text, writing its output JSON (one
+    /// event object, or an array of 0..N events) to `out`. The default parses
+    /// the event, calls [`Processor::process`] and serializes the result.
+    /// Override it to skip parsing when the text is all a processor needs
+    /// (a passthrough, a router on a prefix); keep `process` consistent with
+    /// it, as native tests call that.
+    fn process_json(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let event: Event = serde_json::from_slice(input).map_err(|e| Error::new(format!("input event: {e}")))?;
+        abi::write_output(out, self.process(event)?)
+    }
 }
 
 /// Exports a [`Processor`] implementation as this module's processor.

@@ -2,11 +2,13 @@
 //! contract (no SDK, host imports from module `env`, no `init`, no
 //! `flowctl_abi_version`), kept to prove flowctl runs such modules unchanged.
 //!
-//! Three edits were needed for the example to compile at all, none touching
+//! Four edits were needed for the example to build and run, none touching
 //! the contract: the host imports live in `mod host` (the example declared
 //! `record_metric` twice in one scope), `extract_token_transfers` is defined
-//! (the example left it out), and the transfers' count is taken before they
-//! are moved into the event.
+//! (the example left it out), the transfers' count is taken before they are
+//! moved into the event, and the import block names its module (`env`, as the
+//! bare block did implicitly): without it, wasm32's linker resolves `log` to
+//! the C library's `log(double)`, and every call traps.
 #![allow(clippy::missing_safety_doc)]
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,7 @@ pub struct Event {
 
 mod host {
     // External function declarations (host functions), from module `env`.
+    #[link(wasm_import_module = "env")]
     extern "C" {
         pub fn log(level: u32, msg_ptr: *const u8, msg_len: usize);
         pub fn record_metric(name_ptr: *const u8, name_len: usize, value: f64);

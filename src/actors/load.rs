@@ -1,0 +1,50 @@
+//! Loading a processor's module versions at start, through the shared
+//! `Runtime` (failing with the processor and file named), into the
+//! [`ProcessorControl`] the engine routes by; and what the hot reloader needs
+//! to load each version again with the same spec.
+
+use std::sync::Arc;
+
+use super::error::EngineError;
+use crate::admin::{NewVersion, Policy, ProcessorControl};
+use crate::config::ProcessorConfig;
+use crate::reload::ReloadTarget;
+use crate::runtime::{ProcessorSpec, Runtime};
+
+/// Loads every version of `processor`, and says how to load each again on a reload.
+pub(super) fn load_versions(
+    processor: &ProcessorConfig,
+    runtime: &Runtime,
+) -> Result<(Arc<ProcessorControl>, Vec<ReloadTarget>), EngineError> {
+    let mut versions = Vec::new();
+    let mut specs = Vec::new();
+    for v in &processor.wasm.versions {
+        let spec = ProcessorSpec {
+            name: processor.id.clone(),
+            version: v.name.clone(),
+            config: processor.config.clone(),
+            limits: processor.wasm.limits.clone(),
+            permissions: processor.wasm.permissions.clone(),
+        };
+        let module = runtime.load_file(&v.module, spec.clone()).map_err(|error| EngineError::Module {
+            processor: processor.id.clone(),
+            file: v.module.clone(),
+            error,
+        })?;
+        tracing::info!(processor = %processor.id, version = module.version(), file = %v.module.display(), "module loaded");
+        versions.push(NewVersion { module, file: v.module.clone(), weight: v.weight });
+        specs.push((v.module.clone(), spec));
+    }
+    let policy = Policy {
+        route_by: processor.wasm.route_by.clone(),
+        pool_size: processor.wasm.pool_size,
+        rollback: processor.wasm.rollback.clone(),
+        breaker: processor.wasm.circuit_breaker.clone(),
+    };
+    let control = ProcessorControl::new(&processor.id, policy, versions)
+        .ok_or_else(|| EngineError::NoVersions { processor: processor.id.clone() })?;
+    let targets = (specs.into_iter().enumerate())
+        .map(|(index, (file, spec))| ReloadTarget { control: control.clone(), index, file, spec })
+        .collect();
+    Ok((control, targets))
+}

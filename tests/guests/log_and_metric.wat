@@ -1,0 +1,26 @@
+;; Uses the host on every event: logs "event seen" at info level, records the
+;; gauge `events_seen` (events this instance saw), then echoes the event.
+(module
+  (import "flowctl" "log" (func $log (param i32 i32 i32)))
+  (import "flowctl" "record_metric" (func $metric (param i32 i32 f64)))
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  (global $seen (mut f64) (f64.const 0))
+  ;; A bump allocator that wraps: enough for one event at a time.
+  (func $alloc (export "allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (if (i32.gt_u (i32.add (global.get $bump) (local.get $n)) (i32.const 60000))
+      (then (global.set $bump (i32.const 4096))))
+    (local.set $p (global.get $bump))
+    (global.set $bump (i32.add (local.get $p) (local.get $n)))
+    (local.get $p))
+  (func (export "free") (param i32 i32))
+  (func $pack (param $p i32) (param $n i32) (result i64)
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n))))
+  (data (i32.const 100) "event seen")
+  (data (i32.const 120) "events_seen")
+  (func (export "process_event") (param $p i32) (param $n i32) (result i64)
+    (call $log (i32.const 1) (i32.const 100) (i32.const 10))
+    (global.set $seen (f64.add (global.get $seen) (f64.const 1)))
+    (call $metric (i32.const 120) (i32.const 11) (global.get $seen))
+    (call $pack (local.get $p) (local.get $n))))

@@ -1,0 +1,169 @@
+//! The example processors and the authoring verbs, through the real binary:
+//! every example passes `flowctl test` against its checked-in fixtures, and a
+//! scaffolded processor builds and passes its own.
+//!
+//! Fixtures: `processors/<crate>/tests/fixtures/<case>.jsonl` (input),
+//! `<case>.golden.jsonl` (expected output) and optionally `<case>.config.json`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn flowctl(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowctl")).args(args).current_dir(dir).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every `(crate, case input)` with a golden file next to it.
+fn golden_cases() -> Vec<(String, PathBuf)> {
+    let mut cases = Vec::new();
+    for entry in std::fs::read_dir(root().join("processors")).unwrap().flatten() {
+        let fixtures = entry.path().join("tests/fixtures");
+        let Ok(files) = std::fs::read_dir(&fixtures) else { continue };
+        for file in files.flatten().map(|f| f.path()) {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".jsonl") && !name.ends_with(".golden.jsonl") && golden_of(&file).exists() {
+                cases.push((entry.file_name().to_string_lossy().into_owned(), file));
+            }
+        }
+    }
+    cases.sort();
+    cases
+}
+
+fn golden_of(input: &Path) -> PathBuf {
+    input.with_extension("golden.jsonl")
+}
+
+#[test]
+fn every_example_processor_passes_its_golden_files() {
+    let cases = golden_cases();
+    let crates: Vec<&str> = cases.iter().map(|(c, _)| c.as_str()).collect();
+    for expected in ["passthrough", "filter", "enrich", "ttp", "failing", "seed-compat"] {
+        assert!(crates.contains(&expected), "{expected} has no golden fixture; found {crates:?}");
+    }
+    for (name, input) in &cases {
+        let module = root().join("processors").join(format!("{name}.wasm"));
+        assert!(module.exists(), "{} is missing: run scripts/build-processors.sh", module.display());
+        let mut args = vec![
+            "test".to_string(),
+            module.display().to_string(),
+            "--input".into(),
+            input.display().to_string(),
+            "--expect".into(),
+            golden_of(input).display().to_string(),
+        ];
+        let config = input.with_extension("config.json");
+        if config.exists() {
+            args.extend(["--config".into(), std::fs::read_to_string(&config).unwrap()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = flowctl(&args, root());
+        assert!(out.status.success(), "{name} {}:\n{}", input.display(), text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_golden_mismatch_fails_and_shows_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = root().join("processors/passthrough/tests/fixtures/events.jsonl");
+    let golden = dir.path().join("wrong.golden.jsonl");
+    std::fs::write(&golden, "{\"id\":\"e-1\",\"type\":\"example.v1\",\"timestamp\":1,\"data\":null}\n").unwrap();
+    let module = root().join("processors/passthrough.wasm");
+    let out = flowctl(
+        &["test", module.to_str().unwrap(), "--input", input.to_str().unwrap(), "--expect", golden.to_str().unwrap()],
+        root(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("output 1 differs") && stderr.contains("expected 1 output events"), "{stderr}");
+}
+
+/// A copy of the guest workspace (sources only) in a temp dir.
+fn workspace_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(root().join("processors").join(name), dir.path().join(name)).unwrap();
+    }
+    copy_tree(&root().join("processors/sdk"), &dir.path().join("sdk"));
+    // Only the SDK and the new crate are built; the other members need only exist.
+    let manifest = std::fs::read_to_string(dir.path().join("Cargo.toml")).unwrap();
+    let members = manifest.split("members = [").nth(1).unwrap().split(']').next().unwrap();
+    for member in members.split(',').map(|m| m.trim().trim_matches('"')).filter(|m| !m.is_empty() && *m != "sdk") {
+        let stub = dir.path().join(member);
+        std::fs::create_dir_all(stub.join("src")).unwrap();
+        std::fs::write(stub.join("src/lib.rs"), "").unwrap();
+        std::fs::write(stub.join("Cargo.toml"), format!("[package]\nname = \"{member}\"\nversion = \"0.1.0\"\n"))
+            .unwrap();
+    }
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_new_processor_builds_and_passes_its_own_test() {
+    let ws = workspace_copy();
+    let dir = ws.path();
+    let out = flowctl(&["new", "processor", "geo-tag", "--dir", "."], dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(dir.join("Cargo.toml")).unwrap().contains("\"geo-tag\""));
+
+    let again = flowctl(&["new", "processor", "geo-tag", "--dir", "."], dir);
+    assert_eq!(again.status.code(), Some(2), "an existing crate is not overwritten");
+
+    // Share the repo's guest target dir: dependencies are already built there.
+    let build = Command::new(env!("CARGO_BIN_EXE_flowctl"))
+        .args(["build", ".", "--package", "geo-tag"])
+        .env("CARGO_TARGET_DIR", root().join("processors/target"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    assert!(dir.join("geo-tag.wasm").exists());
+
+    let fixtures = dir.join("geo-tag/tests/fixtures");
+    let test = flowctl(
+        &[
+            "test",
+            "geo-tag.wasm",
+            "--input",
+            fixtures.join("sample.jsonl").to_str().unwrap(),
+            "--expect",
+            fixtures.join("sample.golden.jsonl").to_str().unwrap(),
+        ],
+        dir,
+    );
+    assert!(test.status.success(), "{}", text(&test.stderr));
+    let validate = flowctl(&["validate", "geo-tag.wasm"], dir);
+    assert!(validate.status.success(), "{}", text(&validate.stdout));
+}
+
+#[test]
+fn bad_processor_names_and_missing_workspaces_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flowctl(&["new", "processor", "Geo_Tag", "--dir", "."], dir.path());
+    assert!(text(&out.stderr).contains("is not a usable processor name"), "{}", text(&out.stderr));
+    let out = flowctl(&["new", "processor", "geo"], dir.path());
+    assert!(text(&out.stderr).contains("no guest workspace at processors/Cargo.toml"), "{}", text(&out.stderr));
+    let out = flowctl(&["build", "nowhere"], dir.path());
+    assert!(text(&out.stderr).contains("nowhere/Cargo.toml not found"), "{}", text(&out.stderr));
+}
