@@ -272,9 +272,8 @@ fn figures() {
 /// runs each. Runs last among the figures that need metrics off, since a
 /// recorder cannot be uninstalled.
 fn metrics_cost(runtime: &Runtime) {
-    let best = |runtime: &Runtime| {
-        (0..3).map(|_| EVENTS as f64 / end_to_end(runtime, 2).as_secs_f64()).fold(0.0, f64::max)
-    };
+    let best =
+        |runtime: &Runtime| (0..3).map(|_| EVENTS as f64 / end_to_end(runtime, 2).as_secs_f64()).fold(0.0, f64::max);
     let off = best(runtime);
     flowctl::telemetry::exporter::install().unwrap();
     let on = best(runtime);

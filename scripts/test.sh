@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/build-processors.sh
-echo "==> guest SDK unit tests (host target)"
-(cd processors && cargo test --quiet -p flowctl-sdk)
+echo "==> guest workspace tests: SDK and example processors (host target)"
+(cd processors && cargo test --quiet --locked --workspace)
 echo "==> flowctl tests"
 cargo test --all-targets "$@"

@@ -1,6 +1,8 @@
 //! `flowctl test` and `flowctl validate` as a user runs them, on small WAT
 //! modules written to a temporary directory.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -3,6 +3,8 @@
 //! the host keeps running, and a long run alternating good and bad events
 //! must process every good one.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;

@@ -74,7 +74,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 /// The workspace manifest with `name` appended to `workspace.members`.
 fn add_member(manifest: &str, name: &str) -> anyhow::Result<String> {
     let mut doc: toml_edit::DocumentMut = manifest.parse().context("not valid TOML")?;
-    if !doc.get("workspace").and_then(|w| w.get("dependencies")).is_some_and(|d| d.get("flowctl-sdk").is_some()) {
+    if doc.get("workspace").and_then(|w| w.get("dependencies")).is_none_or(|d| d.get("flowctl-sdk").is_none()) {
         bail!("its [workspace.dependencies] has no flowctl-sdk");
     }
     let members = doc

@@ -54,20 +54,23 @@
 //! it needs, or an amount that is not a decimal string.
 //!
 //! # Implementation
-//! The wasm export reads the input JSON into borrowed structs holding only the
-//! fields above ([`wire`]) and writes the output JSON directly ([`write`]),
-//! instead of building every field of the transaction as a `Value` and every
-//! output event as an `Event`. [`Processor::process`] runs the same code on
-//! the event's JSON, so native tests exercise what the module runs.
+//! The module's entry point, [`Processor::process_json`], reads the input
+//! JSON into borrowed structs holding only the fields above ([`wire`]) and
+//! writes the output JSON directly ([`write`]), instead of building the whole
+//! transaction as a `Value` and the output as `Event`s. Input serde refuses
+//! goes to the SDK's own parse, so errors read as they did.
+//! [`Processor::process`] fills the same structs from the parsed event, and
+//! both run the same rules and writer; `wire`'s tests check that the readers
+//! agree and that both paths give the same bytes.
 
 mod amount;
 mod ops;
 mod wire;
 mod write;
 
-use flowctl_sdk::{abi, Error, Event, Output, Processor, Result};
 #[cfg(test)]
 use flowctl_sdk::Value;
+use flowctl_sdk::{abi, Error, Event, Output, Processor, Result};
 use serde::Deserialize;
 
 pub use amount::{is_decimal, stroops_to_amount};
@@ -102,14 +105,13 @@ impl Processor for Ttp {
     }
 
     fn process_json(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        if let Ok(t) = std::str::from_utf8(input) { let r = serde_json::from_str::<serde::de::IgnoredAny>(t); std::hint::black_box(&r); out.extend_from_slice(b"[]"); return Ok(()); }
         // One UTF-8 check of the whole text costs less than serde_json's
         // check of each string it reads (`from_slice`).
-        let typed = std::str::from_utf8(input).ok().and_then(|text| serde_json::from_str::<wire::Event>(text).ok());
-        match typed {
-            Some(event) => write_transfers(&event, verbatim(input), out),
-            // `wire::Event` accepts what the SDK's parse accepts, so the input
-            // is malformed: the SDK's own parse words the error, as before.
+        match std::str::from_utf8(input).ok().and_then(read) {
+            Some((event, verbatim)) => write_transfers(&event, verbatim, out),
+            // `read` accepts what the SDK's parse accepts, so the input is
+            // malformed (or not UTF-8 where the SDK does not look): the SDK's
+            // own parse words the error, as before.
             None => {
                 let event: Event =
                     serde_json::from_slice(input).map_err(|e| Error::new(format!("input event: {e}")))?;
@@ -124,13 +126,17 @@ flowctl_sdk::processor!(Ttp);
 /// The token-transfer events of one transaction event, fee first; none for
 /// an event of another type.
 pub fn transfers(event: &Event) -> Result<Vec<Event>> {
-    // Through JSON, so that there is one implementation of the rules: the
-    // one the module runs.
-    let text = serde_json::to_vec(event)?;
-    let event: wire::Event = serde_json::from_slice(&text).map_err(|e| Error::new(format!("input event: {e}")))?;
-    let mut out = Vec::with_capacity(text.len());
-    write_transfers(&event, verbatim(&text), &mut out)?;
+    // The same rules and writer as the module's path; the strings come from
+    // `Value`s, so they are checked for characters to escape.
+    let mut out = Vec::new();
+    write_transfers(&wire::Event::from_sdk(event), false, &mut out)?;
     Ok(serde_json::from_slice(&out)?)
+}
+
+/// Reads an input event with serde, and whether its strings can be written
+/// back as they are (see [`write::Writer`]).
+fn read(text: &str) -> Option<(wire::Event<'_>, bool)> {
+    Some((serde_json::from_str(text).ok()?, verbatim(text.as_bytes())))
 }
 
 /// Whether the strings of the JSON `text` can be written back as they are

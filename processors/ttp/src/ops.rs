@@ -2,7 +2,7 @@
 //! mint, burn, clawback) and the kind's body (`from`, `to`, `asset`, `amount`).
 
 use crate::amount::is_decimal;
-use crate::wire::{Field, Op, Record};
+use crate::wire::{Field, Op, OpField, Record};
 
 /// One movement of value: its kind and the body under that kind. Strings
 /// borrow from the input.
@@ -31,12 +31,10 @@ pub fn movement<'a>(index: usize, op: &'a Op<'_>) -> Result<Option<Movement<'a>>
         Op::Record(record) => record,
         Op::Other(type_name) => return Err(format!("operation {index} is not an object but {type_name}")),
     };
-    let kind = match record.get("type") {
+    let kind = match record.get(OpField::Type) {
         Field::Str(kind) => &**kind,
         Field::Absent => return Err(format!("operation {index}: missing field `type`")),
-        other => {
-            return Err(format!("operation {index}: field `type` must be a string, got {}", other.type_name()))
-        }
+        other => return Err(format!("operation {index}: field `type` must be a string, got {}", other.type_name())),
     };
     let op = Reader { record, index, kind };
     let movement = match kind {
@@ -52,19 +50,20 @@ pub fn movement<'a>(index: usize, op: &'a Op<'_>) -> Result<Option<Movement<'a>>
 
 /// Whether the record says its transaction failed (`transaction_successful: false`).
 pub fn failed(op: &Op) -> bool {
-    matches!(op, Op::Record(record) if matches!(record.get("transaction_successful"), Field::Bool(false)))
+    matches!(op, Op::Record(record) if matches!(record.get(OpField::TransactionSuccessful), Field::Bool(false)))
 }
 
-/// The names of an asset's fields under one prefix.
+/// An asset's fields under one prefix.
 struct AssetFields {
-    kind: &'static str,
-    code: &'static str,
-    issuer: &'static str,
+    kind: OpField,
+    code: OpField,
+    issuer: OpField,
 }
 
-const ASSET: AssetFields = AssetFields { kind: "asset_type", code: "asset_code", issuer: "asset_issuer" };
+const ASSET: AssetFields =
+    AssetFields { kind: OpField::AssetType, code: OpField::AssetCode, issuer: OpField::AssetIssuer };
 const SOURCE_ASSET: AssetFields =
-    AssetFields { kind: "source_asset_type", code: "source_asset_code", issuer: "source_asset_issuer" };
+    AssetFields { kind: OpField::SourceAssetType, code: OpField::SourceAssetCode, issuer: OpField::SourceAssetIssuer };
 
 /// An operation record being read, with what error messages need.
 struct Reader<'a, 'r> {
@@ -79,27 +78,29 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A string field that may be absent (or null).
-    fn optional(&self, field: &str) -> Result<Option<&'a str>, String> {
+    fn optional(&self, field: OpField) -> Result<Option<&'a str>, String> {
         match self.record.get(field) {
             Field::Absent | Field::Null => Ok(None),
             Field::Str(s) => Ok(Some(s)),
-            other => Err(self.error(format_args!("field `{field}` must be a string, got {}", other.type_name()))),
+            other => {
+                Err(self.error(format_args!("field `{}` must be a string, got {}", field.name(), other.type_name())))
+            }
         }
     }
 
-    fn required(&self, field: &str) -> Result<&'a str, String> {
-        self.optional(field)?.ok_or_else(|| self.error(format_args!("missing field `{field}`")))
+    fn required(&self, field: OpField) -> Result<&'a str, String> {
+        self.optional(field)?.ok_or_else(|| self.error(format_args!("missing field `{}`", field.name())))
     }
 
-    fn check_amount(&self, field: &str, value: &str) -> Result<(), String> {
+    fn check_amount(&self, field: OpField, value: &str) -> Result<(), String> {
         if is_decimal(value) {
             Ok(())
         } else {
-            Err(self.error(format_args!("field `{field}` is not a decimal amount: {value:?}")))
+            Err(self.error(format_args!("field `{}` is not a decimal amount: {value:?}", field.name())))
         }
     }
 
-    fn amount(&self, field: &str) -> Result<&'a str, String> {
+    fn amount(&self, field: OpField) -> Result<&'a str, String> {
         let value = self.required(field)?;
         self.check_amount(field, value)?;
         Ok(value)
@@ -118,26 +119,26 @@ impl<'a> Reader<'a, '_> {
     }
 
     fn payment(&self) -> Result<Movement<'a>, String> {
-        let (from, to) = (self.required("from")?, self.required("to")?);
+        let (from, to) = (self.required(OpField::From)?, self.required(OpField::To)?);
         let (asset, issuer) = self.asset(&ASSET)?;
-        let amount = self.amount("amount")?;
+        let amount = self.amount(OpField::Amount)?;
         Ok(Movement::new(issuance(from, to, issuer), from, Some(to), asset, Some(amount)))
     }
 
     fn create_account(&self) -> Result<Movement<'a>, String> {
-        let (from, to) = (self.required("funder")?, self.required("account")?);
-        let amount = self.amount("starting_balance")?;
+        let (from, to) = (self.required(OpField::Funder)?, self.required(OpField::Account)?);
+        let amount = self.amount(OpField::StartingBalance)?;
         Ok(Movement::new("transfer", from, Some(to), Asset::Native, Some(amount)))
     }
 
     /// One transfer of what the recipient got (destination asset and
     /// `amount`), with what the sender spent as `source_asset`/`source_amount`.
     fn path_payment(&self) -> Result<Movement<'a>, String> {
-        let (from, to) = (self.required("from")?, self.required("to")?);
+        let (from, to) = (self.required(OpField::From)?, self.required(OpField::To)?);
         let (asset, issuer) = self.asset(&ASSET)?;
-        let amount = self.amount("amount")?;
+        let amount = self.amount(OpField::Amount)?;
         let (source_asset, _) = self.asset(&SOURCE_ASSET)?;
-        let source_amount = self.amount("source_amount")?;
+        let source_amount = self.amount(OpField::SourceAmount)?;
         let movement = Movement::new(issuance(from, to, issuer), from, Some(to), asset, Some(amount));
         Ok(Movement { source: Some((source_asset, source_amount)), ..movement })
     }
@@ -145,26 +146,32 @@ impl<'a> Reader<'a, '_> {
     /// Horizon's record has no amount (the merged balance is only in the
     /// effects), so `amount` is the record's if it has one, else null.
     fn account_merge(&self) -> Result<Movement<'a>, String> {
-        let (from, to) = (self.required("account")?, self.required("into")?);
-        let amount = self.optional("amount")?;
+        let (from, to) = (self.required(OpField::Account)?, self.required(OpField::Into)?);
+        let amount = self.optional(OpField::Amount)?;
         if let Some(amount) = amount {
-            self.check_amount("amount", amount)?;
+            self.check_amount(OpField::Amount, amount)?;
         }
         Ok(Movement::new("transfer", from, Some(to), Asset::Native, amount))
     }
 
     /// Clawed back from `from` to the asset's issuer.
     fn clawback(&self) -> Result<Movement<'a>, String> {
-        let from = self.required("from")?;
+        let from = self.required(OpField::From)?;
         let (asset, issuer) = self.asset(&ASSET)?;
         let issuer = issuer.ok_or_else(|| self.error("the native asset cannot be clawed back"))?;
-        let amount = self.amount("amount")?;
+        let amount = self.amount(OpField::Amount)?;
         Ok(Movement::new("clawback", from, Some(issuer), asset, Some(amount)))
     }
 }
 
 impl<'a> Movement<'a> {
-    pub fn new(kind: &'static str, from: &'a str, to: Option<&'a str>, asset: Asset<'a>, amount: Option<&'a str>) -> Self {
+    pub fn new(
+        kind: &'static str,
+        from: &'a str,
+        to: Option<&'a str>,
+        asset: Asset<'a>,
+        amount: Option<&'a str>,
+    ) -> Self {
         Movement { kind, from, to, asset, amount, source: None }
     }
 }
