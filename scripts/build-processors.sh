@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../processors"
 
 cargo_cmd=$(../scripts/wasm-toolchain.sh)
-echo "==> building guest modules ($cargo_cmd)"
+echo "==> building guest modules ($cargo_cmd)" >&2
 # shellcheck disable=SC2086 # the prefix is words on purpose
 eval $cargo_cmd build --release --locked --target wasm32-unknown-unknown --workspace
 
@@ -20,4 +20,4 @@ for manifest in */Cargo.toml; do
     # Copy only when changed: a running pipeline watching the file sees no reload for nothing.
     cmp -s "$built" "$crate.wasm" 2>/dev/null || cp "$built" "$crate.wasm"
 done
-ls -1 ./*.wasm | sed 's/^/    /'
+ls -1 ./*.wasm | sed 's/^/    /' >&2

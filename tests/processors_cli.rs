@@ -167,3 +167,49 @@ fn bad_processor_names_and_missing_workspaces_are_explained() {
     let out = flowctl(&["build", "nowhere"], dir.path());
     assert!(text(&out.stderr).contains("nowhere/Cargo.toml not found"), "{}", text(&out.stderr));
 }
+
+/// A one-route HTTP server on loopback answering every request with `body`;
+/// returns its port. It serves until the test process ends.
+fn serve_json(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            // Read the request head up to the blank line.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut stream = &stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn enrich_calls_http_when_granted_and_is_denied_otherwise() {
+    let port = serve_json(r#"{"balance":"42.0000000"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\":\"e1\",\"type\":\"t\",\"timestamp\":1,\"data\":{\"from\":\"GA\"}}\n").unwrap();
+    let config =
+        format!(r#"{{"lookup":{{"url":"http://127.0.0.1:{port}/accounts/{{data.from}}","into":"data.account"}}}}"#);
+    let module = root().join("processors/enrich.wasm");
+    let args = ["test", module.to_str().unwrap(), "--input", input.to_str().unwrap(), "--config", &config];
+
+    let granted = flowctl(&[&args[..], &["--allow-http", "127.0.0.1"]].concat(), root());
+    assert!(granted.status.success(), "{}", text(&granted.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&granted.stdout).unwrap();
+    assert_eq!(out["data"]["account"]["balance"], "42.0000000", "{out}");
+
+    let denied = flowctl(&args, root());
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(text(&denied.stderr).contains("event e1: capability denied: http_request"), "{}", text(&denied.stderr));
+}
