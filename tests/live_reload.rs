@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod engine_common;
 mod live_common;
 
 use std::io::{BufWriter, Write};
@@ -49,7 +50,7 @@ fn three_replacements_during_200k_events_deliver_each_event_once_and_change_the_
     let variants: Vec<Vec<u8>> = (0..4).map(|i| variant(&pass, &format!("reload-{i}"))).collect();
     let module = ws.path("m.wasm");
     std::fs::write(&module, &variants[0]).unwrap();
-    let file = ws.pipeline(
+    let file = ws.live_pipeline(
         r#"
   sources: [{id: in, type: stdin}]
   processors:
@@ -91,7 +92,7 @@ fn three_replacements_during_200k_events_deliver_each_event_once_and_change_the_
     let (code, log) = live.wait();
     assert_eq!(code, Some(0), "{log}");
 
-    let out = ws.lines("out.jsonl");
+    let out = ws.events("out.jsonl");
     assert_eq!(out.len(), EVENTS, "every event once");
     for (i, e) in out.iter().enumerate() {
         assert_eq!(e["id"], format!("e-{i:06}"), "event {i}: lost, duplicated or out of order");
@@ -116,7 +117,7 @@ fn broken_replacements_keep_the_old_version_and_count_failed_reloads() {
     let good = variant(&guest("passthrough"), "broken-test");
     let module = ws.path("m.wasm");
     std::fs::write(&module, &good).unwrap();
-    let file = ws.pipeline(
+    let file = ws.live_pipeline(
         r#"
   sources: [{id: gen, type: generator, config: {rate: 2000}}]
   processors:
@@ -165,7 +166,7 @@ fn broken_replacements_keep_the_old_version_and_count_failed_reloads() {
     let (code, log) = live.stop();
     assert_eq!(code, Some(0), "{log}");
 
-    let out = ws.lines("out.jsonl");
+    let out = ws.events("out.jsonl");
     let emitted = Live::report(&log, "source finished", "gen")["emitted"].as_u64().unwrap();
     assert_eq!(out.len() as u64, emitted, "nothing lost across the failed reloads");
     let tags: std::collections::BTreeSet<&str> =

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod engine_common;
 mod live_common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -36,7 +37,7 @@ fn assert_each_id_once(outputs: &[Value], dead: &[Value], emitted: u64) {
 fn a_ninety_ten_split_by_a_data_field_is_sticky_end_to_end() {
     let ws = Workspace::new();
     let (v1, v2) = (guest("passthrough"), guest("failing"));
-    let file = ws.pipeline(&format!(
+    let file = ws.live_pipeline(&format!(
         r#"
   sources: [{{id: gen, type: generator, config: {{count: 20000, event_size: 64}}}}]
   processors:
@@ -54,7 +55,7 @@ fn a_ninety_ten_split_by_a_data_field_is_sticky_end_to_end() {
     let mut live = ws.start(&file, Stdio::null());
     let (code, log) = live.wait();
     assert_eq!(code, Some(0), "{log}");
-    let out = ws.lines("out.jsonl");
+    let out = ws.events("out.jsonl");
     assert_eq!(out.len(), 20_000);
     let mut by_user: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for e in &out {
@@ -71,7 +72,7 @@ fn a_ninety_ten_split_by_a_data_field_is_sticky_end_to_end() {
 fn traffic_and_rollback_commands_reroute_a_running_pipeline() {
     let ws = Workspace::new();
     let (v1, v2) = (guest("passthrough"), guest("failing"));
-    let file = ws.pipeline(&format!(
+    let file = ws.live_pipeline(&format!(
         r#"
   sources: [{{id: gen, type: generator, config: {{rate: 4000, event_size: 64}}}}]
   processors:
@@ -135,7 +136,7 @@ fn traffic_and_rollback_commands_reroute_a_running_pipeline() {
     let (code, log) = live.stop();
     assert_eq!(code, Some(0), "{log}");
     let emitted = Live::report(&log, "source finished", "gen")["emitted"].as_u64().unwrap();
-    let out = ws.lines("out.jsonl");
+    let out = ws.events("out.jsonl");
     assert_each_id_once(&out, &[], emitted);
     assert!(out.iter().all(|e| ["v1", "v2"].contains(&tag(e))));
 }
@@ -144,7 +145,7 @@ fn traffic_and_rollback_commands_reroute_a_running_pipeline() {
 fn a_canary_failing_a_fifth_of_its_events_is_rolled_back_without_losing_any() {
     let ws = Workspace::new();
     let (v1, v2) = (guest("passthrough"), guest("failing"));
-    let file = ws.pipeline(&format!(
+    let file = ws.live_pipeline(&format!(
         r#"
   sources: [{{id: gen, type: generator, config: {{rate: 10000, event_size: 64}}}}]
   processors:
@@ -182,7 +183,7 @@ fn a_canary_failing_a_fifth_of_its_events_is_rolled_back_without_losing_any() {
     let (code, log) = live.stop();
     assert_eq!(code, Some(0), "{log}");
     let emitted = Live::report(&log, "source finished", "gen")["emitted"].as_u64().unwrap();
-    let (out, dead) = (ws.lines("out.jsonl"), ws.lines("dead.jsonl"));
+    let (out, dead) = (ws.events("out.jsonl"), ws.events("dead.jsonl"));
     assert_each_id_once(&out, &dead, emitted);
     assert!(dead.iter().all(|d| d["version"] == "v2" && d["error_kind"] == "guest_error"), "{:?}", dead.first());
     // The window saw 500 events before deciding; at most a few in-flight batches more ran on v2.
@@ -193,7 +194,7 @@ fn a_canary_failing_a_fifth_of_its_events_is_rolled_back_without_losing_any() {
 fn a_version_that_keeps_crashing_trips_its_circuit_breaker() {
     let ws = Workspace::new();
     let (pass, trap) = (guest("passthrough"), test_guest("trap.wat"));
-    let file = ws.pipeline(&format!(
+    let file = ws.live_pipeline(&format!(
         r#"
   sources: [{{id: gen, type: generator, config: {{rate: 2000, event_size: 64}}}}]
   processors:
@@ -234,7 +235,7 @@ fn a_version_that_keeps_crashing_trips_its_circuit_breaker() {
     let (code, log) = live.stop();
     assert_eq!(code, Some(0), "{log}");
     let emitted = Live::report(&log, "source finished", "gen")["emitted"].as_u64().unwrap();
-    let (out, dead) = (ws.lines("out.jsonl"), ws.lines("dead.jsonl"));
+    let (out, dead) = (ws.events("out.jsonl"), ws.events("dead.jsonl"));
     assert_each_id_once(&out, &dead, emitted);
     let kinds: BTreeMap<&str, usize> = dead.iter().fold(BTreeMap::new(), |mut m, d| {
         *m.entry(d["error_kind"].as_str().unwrap()).or_default() += 1;
@@ -247,7 +248,7 @@ fn a_version_that_keeps_crashing_trips_its_circuit_breaker() {
 fn a_lone_version_with_an_open_circuit_dead_letters_instead_of_running() {
     let ws = Workspace::new();
     let trap = test_guest("trap.wat");
-    let file = ws.pipeline(&format!(
+    let file = ws.live_pipeline(&format!(
         r#"
   sources: [{{id: gen, type: generator, config: {{count: 3000, event_size: 64}}}}]
   processors:
@@ -262,7 +263,7 @@ fn a_lone_version_with_an_open_circuit_dead_letters_instead_of_running() {
     let mut live = ws.start(&file, Stdio::null());
     let (code, log) = live.wait();
     assert_eq!(code, Some(0), "{log}");
-    let dead = ws.lines("dead.jsonl");
+    let dead = ws.events("dead.jsonl");
     assert_each_id_once(&[], &dead, 3000);
     let open = dead.iter().filter(|d| d["error_kind"] == "circuit_open").count();
     let trapped = dead.iter().filter(|d| d["error_kind"] == "trap").count();
@@ -284,20 +285,20 @@ fn the_admin_api_off_loopback_requires_a_token() {
         guest("passthrough").display()
     );
     // In the file: a config error with file:line.
-    let open = ws.pipeline_with("\n    metrics_addr: 0.0.0.0:9999", &spec);
+    let open = ws.live_pipeline_with("\n    metrics_addr: 0.0.0.0:9999", &spec);
     let checked = cli(&["validate", open.to_str().unwrap()]);
     assert_eq!(checked.code, Some(1), "{}", checked.stderr);
     assert!(checked.stderr.contains("pipeline.yaml:6: spec.settings.metrics_addr"), "{}", checked.stderr);
     assert!(checked.stderr.contains("admin_token"), "{}", checked.stderr);
 
     // From the flag: refused at start.
-    let plain = ws.pipeline(&spec);
+    let plain = ws.live_pipeline(&spec);
     let refused = flowctl().arg("run").arg(&plain).args(["--metrics-addr", "0.0.0.0:0"]).output().unwrap();
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("admin_token"));
 
     // With a token: /admin needs it, /metrics does not.
-    let guarded = ws.pipeline_with("{admin_token: s3cret}", &spec);
+    let guarded = ws.live_pipeline_with("{admin_token: s3cret}", &spec);
     let live = ws.start_as(&guarded, Stdio::null(), Some("s3cret"));
     let denied = live.cli(&["status"]);
     assert_eq!(denied.code, Some(1));

@@ -82,40 +82,24 @@ pub fn cli(args: &[&str]) -> Cli {
     }
 }
 
-/// A workspace directory with a pipeline file.
-pub struct Workspace {
-    pub dir: tempfile::TempDir,
-}
+pub use crate::engine_common::Workspace;
 
+/// The live tests' additions to the shared workspace.
 impl Workspace {
-    pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
     /// Writes `pipeline.yaml` with `spec` (indented two spaces under `spec:`);
     /// dead letters go to `dead.jsonl`.
-    pub fn pipeline(&self, spec: &str) -> PathBuf {
-        self.pipeline_with("{dead_letter: {type: file, path: dead.jsonl}}", spec)
+    pub fn live_pipeline(&self, spec: &str) -> PathBuf {
+        self.live_pipeline_with("{dead_letter: {type: file, path: dead.jsonl}}", spec)
     }
 
-    /// [`Workspace::pipeline`] with `settings` (a YAML flow mapping).
-    pub fn pipeline_with(&self, settings: &str, spec: &str) -> PathBuf {
+    /// [`Workspace::live_pipeline`] with `settings` (a YAML flow mapping).
+    pub fn live_pipeline_with(&self, settings: &str, spec: &str) -> PathBuf {
         let text = format!(
             "apiVersion: flowctl/v1\nkind: Pipeline\nmetadata: {{name: live}}\nspec:\n  settings: {settings}{spec}"
         );
         let path = self.path("pipeline.yaml");
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    /// Every JSON line of a file in the workspace.
-    pub fn lines(&self, name: &str) -> Vec<Value> {
-        let text = std::fs::read_to_string(self.path(name)).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     /// Starts `flowctl run` on the pipeline with the admin API on a free port.
