@@ -310,19 +310,8 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
     use crate::actors::versions::{RouteKey, Version};
+    use crate::runtime::test_guests::PRELUDE;
     use crate::runtime::{Limits, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
-
-    const PRELUDE: &str = r#"
-      (memory (export "memory") 1)
-      (global $bump (mut i32) (i32.const 4096))
-      (func (export "allocate") (param $n i32) (result i32)
-        (local $p i32)
-        (if (i32.gt_u (i32.add (global.get $bump) (local.get $n)) (i32.const 60000))
-          (then (global.set $bump (i32.const 4096))))
-        (local.set $p (global.get $bump))
-        (global.set $bump (i32.add (local.get $p) (local.get $n)))
-        (local.get $p))
-      (func (export "free") (param i32 i32))"#;
 
     /// Echoes every event.
     const ECHO: &str = r#"(func (export "process_event") (param $p i32) (param $n i32) (result i64)

@@ -70,7 +70,7 @@ mod host_tests;
 #[cfg(test)]
 mod instance_tests;
 #[cfg(test)]
-mod test_guests;
+pub(crate) mod test_guests;
 
 pub use cache::CacheOutcome;
 pub use error::{ProcessError, RuntimeError};

@@ -10,7 +10,7 @@ use super::*;
 use crate::event::Event;
 
 /// Memory, a wrapping bump allocator, a no-op free and a `$pack` helper.
-pub(super) const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
   (memory (export "memory") 1)
   (global $bump (mut i32) (i32.const 4096))
   (func $alloc (export "allocate") (param $n i32) (result i32)
