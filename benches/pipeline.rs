@@ -26,7 +26,7 @@ use flowctl::actors::{run_pipeline, run_pipeline_with, EngineOptions, RunReport}
 use flowctl::config::{GeneratorConfig, GeneratorProfile, Pipeline};
 use flowctl::connectors::generator::Generator;
 use flowctl::connectors::{ConnectorError, Sink, Source};
-use flowctl::runtime::{InstanceSlot, Limits, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
+use flowctl::runtime::{InstanceSlot, ProcessorSpec, Runtime, RuntimeSettings};
 use flowctl::Event;
 use hdrhistogram::Histogram;
 
@@ -80,14 +80,7 @@ fn end_to_end(runtime: &Runtime, pool: usize) -> Duration {
 
 /// Events/s of `InstanceSlot::process` on batches of the same events, one thread.
 fn runtime_batched(runtime: &Runtime) -> f64 {
-    let spec = ProcessorSpec {
-        name: "p".into(),
-        version: None,
-        config: serde_json::json!({}),
-        limits: Limits::default(),
-        permissions: Permissions::default(),
-    };
-    let module = runtime.load_file(&module(), spec).unwrap();
+    let module = runtime.load_file(&module(), ProcessorSpec::named("p")).unwrap();
     let mut slot = InstanceSlot::new(module);
     let config = GeneratorConfig {
         profile: GeneratorProfile::Simple,

@@ -22,7 +22,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use flowctl::config::{GeneratorConfig, GeneratorProfile};
 use flowctl::connectors::generator::Generator;
 use flowctl::connectors::Source;
-use flowctl::runtime::{Limits, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
+use flowctl::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
 use flowctl::Event;
 use flowctl_sdk::Processor;
 
@@ -36,16 +36,6 @@ fn module_path(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("processors").join(format!("{name}.wasm"));
     assert!(path.exists(), "{} is missing: run scripts/build-processors.sh first", path.display());
     path
-}
-
-fn spec(name: &str) -> ProcessorSpec {
-    ProcessorSpec {
-        name: name.into(),
-        version: None,
-        config: serde_json::json!({}),
-        limits: Limits::default(),
-        permissions: Permissions::default(),
-    }
 }
 
 /// `BATCH` generated events of `profile`.
@@ -68,7 +58,7 @@ fn native<P: Processor>(processor: &mut P, wire: &[Vec<u8>]) -> usize {
 }
 
 fn compare<P: Processor>(c: &mut Criterion, runtime: &Runtime, name: &str, input: &[Event], mut processor: P) {
-    let module = runtime.load_file(&module_path(name), spec(name)).unwrap();
+    let module = runtime.load_file(&module_path(name), ProcessorSpec::named(name)).unwrap();
     let mut instance = module.instantiate().unwrap();
     let wire: Vec<Vec<u8>> = input.iter().map(Event::to_json).collect();
     let mean_size = wire.iter().map(Vec::len).sum::<usize>() / wire.len();
@@ -98,7 +88,7 @@ fn cold_start(c: &mut Criterion) {
     let settings = RuntimeSettings { cache_dir: Some(dir.path().to_path_buf()), ..RuntimeSettings::default() };
     let runtime = Runtime::new(settings).unwrap();
     let path = module_path("passthrough");
-    runtime.load_file(&path, spec("passthrough")).unwrap(); // fills the disk cache
+    runtime.load_file(&path, ProcessorSpec::named("passthrough")).unwrap(); // fills the disk cache
     let mut group = c.benchmark_group("cold start");
     group.bench_function("module ready from disk cache", |b| {
         // A fresh Runtime each time, so nothing is served from memory.
@@ -109,11 +99,11 @@ fn cold_start(c: &mut Criterion) {
                     ..RuntimeSettings::default()
                 })
             },
-            |runtime| runtime.unwrap().load_file(&path, spec("passthrough")).unwrap(),
+            |runtime| runtime.unwrap().load_file(&path, ProcessorSpec::named("passthrough")).unwrap(),
             BatchSize::PerIteration,
         )
     });
-    let module = runtime.load_file(&path, spec("passthrough")).unwrap();
+    let module = runtime.load_file(&path, ProcessorSpec::named("passthrough")).unwrap();
     group.bench_function("instantiate", |b| b.iter(|| module.instantiate().unwrap()));
     idle_instance_rss(&module);
 

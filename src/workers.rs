@@ -12,7 +12,6 @@
 //! the worker) and re-runs the batch, so no event is lost to it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,8 +29,6 @@ use crate::runtime::{EventResult, InstanceSlot, LoadedModule, ProcessError, Usag
 pub struct WorkerConfig {
     pub processor: Arc<str>,
     pub max_retries: u32,
-    /// Instances alive across this processor's workers (for `flowctl status`).
-    pub live_instances: Arc<AtomicI64>,
 }
 
 /// Starts `count` worker threads. They end when `jobs` disconnects or the
@@ -58,17 +55,12 @@ fn worker_loop(
     results: &mpsc::Sender<WorkerOutput>,
 ) {
     let mut slots = Slots::default();
-    let mut live = 0i64;
     while let Ok(item) = jobs.recv() {
         let result = run_job(&mut slots, config, item);
-        let now_live = slots.live() as i64;
-        config.live_instances.fetch_add(now_live - live, Relaxed);
-        live = now_live;
         if results.blocking_send(WorkerOutput::Done(Box::new(result))).is_err() {
             break;
         }
     }
-    config.live_instances.fetch_sub(live, Relaxed);
 }
 
 /// The instances one worker holds, one per module version.
@@ -110,6 +102,7 @@ impl Slots {
         total
     }
 
+    #[cfg(test)]
     fn live(&self) -> usize {
         self.slots.iter().filter(|s| s.is_live()).count()
     }
@@ -311,7 +304,7 @@ mod tests {
     use super::*;
     use crate::actors::versions::{RouteKey, Version};
     use crate::runtime::test_guests::PRELUDE;
-    use crate::runtime::{Limits, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
+    use crate::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
 
     /// Echoes every event.
     const ECHO: &str = r#"(func (export "process_event") (param $p i32) (param $n i32) (result i64)
@@ -319,13 +312,7 @@ mod tests {
 
     fn load(runtime: &Runtime, body: &str, version: &str) -> Version {
         let wasm = wat::parse_str(format!("(module {PRELUDE} {body})")).expect("wat");
-        let spec = ProcessorSpec {
-            name: "p".into(),
-            version: Some(version.into()),
-            config: serde_json::json!({}),
-            limits: Limits::default(),
-            permissions: Permissions::default(),
-        };
+        let spec = ProcessorSpec { version: Some(version.into()), ..ProcessorSpec::named("p") };
         let module = runtime.load_bytes(&wasm, spec).expect("load");
         Version { name: version.into(), module, weight: 50, circuit_open: false }
     }
@@ -346,7 +333,7 @@ mod tests {
         let runtime = runtime();
         let set = VersionSet::new(vec![load(&runtime, ECHO, "v1"), load(&runtime, ECHO, "v2")], RouteKey::Id);
         let set = Arc::new(set.expect("set"));
-        let config = WorkerConfig { processor: "p".into(), max_retries: 1, live_instances: Default::default() };
+        let config = WorkerConfig { processor: "p".into(), max_retries: 1 };
         let result = run_job(&mut Slots::default(), &config, item(&set, 200));
         assert_eq!(result.seq, 7);
         let ids: Vec<String> = result.outputs.iter().map(|e| e.id.clone()).collect();
@@ -371,7 +358,7 @@ mod tests {
             (if (i32.eq (i32.load8_u (i32.add (local.get $p) (i32.const 8))) (i32.const 51)) (then unreachable))
             (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n))))"#;
         let set = Arc::new(VersionSet::new(vec![load(&runtime, trap_on_e3, "v1")], RouteKey::Id).expect("set"));
-        let config = WorkerConfig { processor: "p".into(), max_retries: 2, live_instances: Default::default() };
+        let config = WorkerConfig { processor: "p".into(), max_retries: 2 };
         let result = run_job(&mut Slots::default(), &config, item(&set, 6));
         let ids: Vec<&str> = result.outputs.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["e0", "e1", "e2", "e4", "e5"]);
@@ -394,7 +381,7 @@ mod tests {
         open.weight = 0;
         let set = VersionSet::new(vec![load(&runtime, ECHO, "v1"), open], RouteKey::Id).expect("set");
         let set = Arc::new(set);
-        let config = WorkerConfig { processor: "p".into(), max_retries: 2, live_instances: Default::default() };
+        let config = WorkerConfig { processor: "p".into(), max_retries: 2 };
         let result = run_job(&mut Slots::default(), &config, item(&set, 50));
         assert_eq!(result.outputs.len(), 50, "weight 0: everything went to v1");
 

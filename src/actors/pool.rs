@@ -43,7 +43,7 @@ impl PoolActor {
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(limit);
         // One more than the limit: room for the end marker.
         let (results_tx, results_rx) = mpsc::channel(limit + 1);
-        let config = WorkerConfig { processor: id.clone(), max_retries, live_instances: control.live_instances() };
+        let config = WorkerConfig { processor: id.clone(), max_retries };
         spawn_workers(pool_size, &config, jobs_rx, results_tx.clone())?;
         let pool = PoolActor {
             id,

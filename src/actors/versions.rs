@@ -160,7 +160,7 @@ mod tests {
     }
 
     fn module() -> Arc<LoadedModule> {
-        use crate::runtime::{Limits, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
+        use crate::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
         let runtime =
             Runtime::new(RuntimeSettings { cache_dir: None, epoch_tick: std::time::Duration::from_millis(1) })
                 .expect("runtime");
@@ -171,14 +171,7 @@ mod tests {
                  (func (export "process_event") (param i32 i32) (result i64) (i64.const 0)))"#,
         )
         .expect("wat");
-        let spec = ProcessorSpec {
-            name: "p".into(),
-            version: None,
-            config: serde_json::json!({}),
-            limits: Limits::default(),
-            permissions: Permissions::default(),
-        };
-        runtime.load_bytes(&wasm, spec).expect("load")
+        runtime.load_bytes(&wasm, ProcessorSpec::named("p")).expect("load")
     }
 
     fn set(module: &Arc<LoadedModule>, weights: &[(u32, bool)]) -> VersionSet {

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
@@ -104,7 +103,6 @@ pub struct ProcessorControl {
     route_key: RouteKey,
     shared: SharedVersions,
     pub(super) entries: Mutex<Vec<Entry>>,
-    pub(super) live_instances: Arc<AtomicI64>,
     pub(super) reloads: Mutex<ReloadStatus>,
 }
 
@@ -164,7 +162,6 @@ impl ProcessorControl {
             route_key,
             shared: Arc::new(ArcSwap::from_pointee(first)),
             entries: Mutex::new(entries),
-            live_instances: Arc::default(),
             reloads: Mutex::default(),
         });
         for entry in control.lock().iter() {
@@ -180,11 +177,6 @@ impl ProcessorControl {
     /// What the pool loads at each dispatch.
     pub fn shared(&self) -> SharedVersions {
         self.shared.clone()
-    }
-
-    /// The gauge the worker threads keep up to date.
-    pub fn live_instances(&self) -> Arc<AtomicI64> {
-        self.live_instances.clone()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::control::{ControlError, NewVersion, Policy, ProcessorControl};
 use crate::actors::stats::{BatchStats, JobResult, Outcome};
 use crate::config::{BreakerSpec, RollbackSpec};
-use crate::runtime::{Limits, LoadedModule, Permissions, ProcessorSpec, Runtime, RuntimeSettings};
+use crate::runtime::{LoadedModule, ProcessorSpec, Runtime, RuntimeSettings};
 
 fn module(name: &str) -> Arc<LoadedModule> {
     let runtime = Runtime::new(RuntimeSettings { cache_dir: None, epoch_tick: Duration::from_millis(1) }).unwrap();
@@ -21,13 +21,7 @@ fn module(name: &str) -> Arc<LoadedModule> {
              (func (export "process_event") (param i32 i32) (result i64) (i64.const 0)))"#,
     )
     .unwrap();
-    let spec = ProcessorSpec {
-        name: "p".into(),
-        version: Some(name.into()),
-        config: serde_json::json!({}),
-        limits: Limits::default(),
-        permissions: Permissions::default(),
-    };
+    let spec = ProcessorSpec { version: Some(name.into()), ..ProcessorSpec::named("p") };
     runtime.load_bytes(&wasm, spec).unwrap()
 }
 

@@ -1,6 +1,5 @@
 //! A processor's state as `GET /admin/status` and `flowctl status` show it.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::PoisonError;
 
 use super::control::ProcessorControl;
@@ -47,12 +46,14 @@ impl ProcessorControl {
                 }
             })
             .collect();
+        // The runtime counts each module's live instances in every worker.
+        let instances = entries.iter().map(|e| e.module.instances_alive()).sum::<u64>() as i64;
         drop(entries);
         ProcessorStatus {
             id: self.id().to_string(),
             route_by: self.policy.route_by.clone(),
             pool_size: self.policy.pool_size,
-            instances: self.live_instances.load(Relaxed),
+            instances,
             rollback: self
                 .policy
                 .rollback

@@ -100,6 +100,20 @@ pub struct ProcessorSpec {
     pub permissions: Permissions,
 }
 
+impl ProcessorSpec {
+    /// A spec with the defaults: no version name, config `{}`, default limits
+    /// and permissions. Set the fields that differ.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: None,
+            config: serde_json::json!({}),
+            limits: Limits::default(),
+            permissions: Permissions::default(),
+        }
+    }
+}
+
 /// Process-wide settings of the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {

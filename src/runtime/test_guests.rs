@@ -42,11 +42,9 @@ pub(super) fn runtime() -> Runtime {
 
 pub(super) fn spec() -> ProcessorSpec {
     ProcessorSpec {
-        name: "test".into(),
         version: Some("v1".into()),
-        config: json!({}),
         limits: Limits { timeout: Duration::from_millis(200), ..Limits::default() },
-        permissions: Permissions::default(),
+        ..ProcessorSpec::named("test")
     }
 }
 
