@@ -11,6 +11,7 @@
 //! - [`reload`]: hot reload of module files while running.
 //! - [`telemetry`]: logging setup and metric names.
 //! - [`workers`]: the threads that run WASM, fed batches by the engine through crossbeam channels.
+//! - [`grpc`]: the `flowctl.v1` gRPC protocol: event mapping, connectors, servers.
 //! - [`cli`]: one file per `flowctl` verb; `main.rs` only parses flags.
 
 pub mod actors;
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod event;
+pub mod grpc;
 pub mod reload;
 pub mod runtime;
 pub mod telemetry;

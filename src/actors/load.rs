@@ -7,24 +7,25 @@ use std::sync::Arc;
 
 use super::error::EngineError;
 use crate::admin::{NewVersion, Policy, ProcessorControl};
-use crate::config::ProcessorConfig;
+use crate::config::{ProcessorConfig, WasmConfig};
 use crate::reload::ReloadTarget;
 use crate::runtime::{ProcessorSpec, Runtime};
 
 /// Loads every version of `processor`, and says how to load each again on a reload.
 pub(super) fn load_versions(
     processor: &ProcessorConfig,
+    wasm: &WasmConfig,
     runtime: &Runtime,
 ) -> Result<(Arc<ProcessorControl>, Vec<ReloadTarget>), EngineError> {
     let mut versions = Vec::new();
     let mut specs = Vec::new();
-    for v in &processor.wasm.versions {
+    for v in &wasm.versions {
         let spec = ProcessorSpec {
             name: processor.id.clone(),
             version: v.name.clone(),
             config: processor.config.clone(),
-            limits: processor.wasm.limits.clone(),
-            permissions: processor.wasm.permissions.clone(),
+            limits: wasm.limits.clone(),
+            permissions: wasm.permissions.clone(),
         };
         let module = runtime.load_file(&v.module, spec.clone()).map_err(|error| EngineError::Module {
             processor: processor.id.clone(),
@@ -36,10 +37,10 @@ pub(super) fn load_versions(
         specs.push((v.module.clone(), spec));
     }
     let policy = Policy {
-        route_by: processor.wasm.route_by.clone(),
-        pool_size: processor.wasm.pool_size,
-        rollback: processor.wasm.rollback.clone(),
-        breaker: processor.wasm.circuit_breaker.clone(),
+        route_by: wasm.route_by.clone(),
+        pool_size: wasm.pool_size,
+        rollback: wasm.rollback.clone(),
+        breaker: wasm.circuit_breaker.clone(),
     };
     let control = ProcessorControl::new(&processor.id, policy, versions)
         .ok_or_else(|| EngineError::NoVersions { processor: processor.id.clone() })?;

@@ -13,7 +13,8 @@ use crossbeam_channel::RecvTimeoutError;
 use tokio::sync::oneshot;
 
 use super::bridge::{thread_bridge, ThreadBridge, ThreadReceiver};
-use super::messages::Flow;
+use super::dead_letters::DeadLetterActor;
+use super::messages::{DeadLetters, Flow};
 use super::stats::{ConnectorCounters, InFlight};
 use crate::connectors::Sink;
 use crate::event::Event;
@@ -38,6 +39,43 @@ struct SinkMetrics {
     lost: metrics::Counter,
     bytes_out: metrics::Counter,
     queued: metrics::Gauge,
+    /// Events the sink gave up on after writing them (see `Sink::take_failures`).
+    dead_lettered: metrics::Counter,
+}
+
+/// Where a sink's failed events go: the pipeline's dead letters.
+struct Failures {
+    dead_letters: Addr<DeadLetterActor>,
+    in_flight: InFlight,
+}
+
+impl Failures {
+    /// Dead-letters what the sink gave up on. They re-enter the in-flight
+    /// count until the dead-letter thread wrote them.
+    fn drain(&self, id: &str, sink: &mut dyn Sink, m: &SinkMetrics) {
+        let letters = sink.take_failures();
+        if letters.is_empty() {
+            return;
+        }
+        m.dead_lettered.increment(letters.len() as u64);
+        self.in_flight.add(letters.len());
+        let mut message = DeadLetters(letters);
+        // A blocking thread cannot await the mailbox: retry while it is full (rare: failures only).
+        loop {
+            match self.dead_letters.try_send(message) {
+                Ok(()) => return,
+                Err(SendError::Full(back)) => {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(SendError::Closed(back)) => {
+                    tracing::error!(component = %id, lost = back.0.len(), "dead letters closed before a sink's failures reached them");
+                    self.in_flight.sub(back.0.len());
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Starts the sink's thread; `done` receives its final flush result. A sink
@@ -51,6 +89,7 @@ pub fn spawn_sink_thread(
     counters: Arc<ConnectorCounters>,
     in_flight: InFlight,
     health: Health,
+    dead_letters: Addr<DeadLetterActor>,
 ) -> std::io::Result<(ThreadBridge<Vec<Event>>, ThreadDone)> {
     let (bridge, rx) = thread_bridge(capacity);
     let (done_tx, done_rx) = oneshot::channel();
@@ -61,9 +100,12 @@ pub fn spawn_sink_thread(
         lost: metrics::counter!(names::EVENTS_LOST, &labels),
         bytes_out: metrics::counter!(names::BYTES_OUT, &labels),
         queued: queue_gauge(pipeline, &id),
+        dead_lettered: metrics::counter!(names::EVENTS_DEAD_LETTERED,
+            "pipeline" => pipeline.to_owned(), "component" => id.to_string(), "kind" => "sink"),
     };
+    let failures = Failures { dead_letters, in_flight: in_flight.clone() };
     std::thread::Builder::new().name(format!("sink-{id}")).spawn(move || {
-        let result = drive_sink(&id, sink, &rx, &counters, &in_flight, &m);
+        let result = drive_sink(&id, sink, &rx, &counters, &in_flight, &m, &failures);
         if let Err(err) = &result {
             health.set_down(&id, format!("sink failed: {err}"));
         }
@@ -79,6 +121,7 @@ fn drive_sink(
     counters: &ConnectorCounters,
     in_flight: &InFlight,
     m: &SinkMetrics,
+    failures: &Failures,
 ) -> Result<(), String> {
     let mut dirty = false;
     let mut failed: Option<String> = None;
@@ -111,6 +154,7 @@ fn drive_sink(
                     bytes_seen = total;
                 }
                 in_flight.sub(events.len());
+                failures.drain(id, sink.as_mut(), m);
             }
             Err(RecvTimeoutError::Timeout) => {
                 if dirty && failed.is_none() {
@@ -120,6 +164,7 @@ fn drive_sink(
                     }
                     dirty = false;
                 }
+                failures.drain(id, sink.as_mut(), m);
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -127,7 +172,9 @@ fn drive_sink(
     if let Some(err) = failed {
         return Err(err);
     }
-    sink.flush().map_err(|e| e.to_string())
+    let flushed = sink.flush().map_err(|e| e.to_string());
+    failures.drain(id, sink.as_mut(), m);
+    flushed
 }
 
 /// Takes a sink's inputs and hands them to its thread.

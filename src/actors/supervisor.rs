@@ -70,7 +70,8 @@ fn prepare(
     let mut versions = HashMap::new();
     let mut reload_targets = Vec::new();
     for processor in &pipeline.processors {
-        let (processor_control, targets) = load_versions(processor, runtime)?;
+        let Some(wasm) = processor.wasm() else { continue };
+        let (processor_control, targets) = load_versions(processor, wasm, runtime)?;
         control.register(&pipeline.name, processor_control.clone());
         versions.insert(processor.id.clone(), processor_control);
         reload_targets.extend(targets);
@@ -209,10 +210,13 @@ impl Graph {
         let mut processor_ended = Vec::new();
         for (p, ctx) in pipeline.processors.iter().zip(batcher_ctxs) {
             let id: Arc<str> = p.id.as_str().into();
+            let Some(wasm) = p.wasm() else {
+                return Err(EngineError::Start(format!("processor {}: grpc processors are not wired yet", p.id)));
+            };
             let control = versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
             let out = fanout(&p.id);
             let counters = Arc::new(ProcessorCounters::default());
-            let (pool, results) = PoolActor::start_workers(id.clone(), p.wasm.pool_size, p.wasm.max_retries, &control)
+            let (pool, results) = PoolActor::start_workers(id.clone(), wasm.pool_size, wasm.max_retries, &control)
                 .map_err(io(&p.id))?;
             let (ended_tx, ended_rx) = oneshot::channel();
             let pipeline_name: Arc<str> = pipeline.name.as_str().into();
@@ -230,7 +234,7 @@ impl Graph {
             .with_control(control)
             .start();
             let inputs = p.inputs.iter().map(|i| Arc::from(i.as_str())).collect::<HashSet<_>>();
-            let batcher = Batcher::new(id, inputs, p.wasm.batch_size, p.wasm.batch_timeout, pool.start());
+            let batcher = Batcher::new(id, inputs, p.batch_size(), p.batch_timeout(), pool.start());
             ctx.run(batcher.with_queue_metrics(&pipeline.name));
             processors.push((p.id.clone(), counters));
             processor_ended.push(ended_rx);
@@ -249,6 +253,7 @@ impl Graph {
                 counters.clone(),
                 in_flight.clone(),
                 health.clone(),
+                dl.clone(),
             )
             .map_err(io(&spec.id))?;
             let inputs = spec.inputs.iter().map(|i| Arc::from(i.as_str())).collect();
@@ -259,7 +264,7 @@ impl Graph {
         }
 
         let stop_sources = Arc::new(AtomicBool::new(false));
-        let batch_max = pipeline.processors.iter().map(|p| p.wasm.batch_size).max().unwrap_or(0).max(MIN_SOURCE_BATCH);
+        let batch_max = pipeline.processors.iter().map(|p| p.batch_size()).max().unwrap_or(0).max(MIN_SOURCE_BATCH);
         let mut source_counts = Vec::new();
         for (spec, source) in pipeline.sources.iter().zip(sources) {
             let id: Arc<str> = spec.id.as_str().into();

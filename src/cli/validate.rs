@@ -37,7 +37,8 @@ fn validate_pipeline(path: &Path) -> anyhow::Result<bool> {
     );
     let mut usable = true;
     for processor in &pipeline.processors {
-        for version in &processor.wasm.versions {
+        let Some(wasm) = processor.wasm() else { continue };
+        for version in &wasm.versions {
             let label = match &version.name {
                 Some(name) => format!("processor `{}` version `{name}`: ", processor.id),
                 None => format!("processor `{}`: ", processor.id),

@@ -337,7 +337,7 @@ fn relative_paths_resolve_against_the_file_not_the_working_directory() {
     let file = dir.dir.path().join("sub/p.yaml");
     let pipeline = parse_str(&wrap(MINIMAL), &file).unwrap();
     assert_eq!(
-        pipeline.processors[0].wasm.versions[0].module,
+        pipeline.processors[0].wasm().expect("wasm").versions[0].module,
         std::path::absolute(dir.dir.path().join("sub/m.wasm")).unwrap()
     );
     assert_eq!(pipeline.source_file, file);

@@ -26,3 +26,18 @@ pub const SINGLE_MODULE_WEIGHT: u32 = 100;
 
 pub const GENERATOR_EVENT_SIZE: usize = 256;
 pub const GENERATOR_SEED: u64 = 1;
+
+/// gRPC connectors (`docs/grpc.md`).
+pub const GRPC_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const GRPC_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+pub const GRPC_BACKOFF_MAX: Duration = Duration::from_secs(10);
+pub const GRPC_SINK_STREAM_EVENTS: usize = 8192;
+pub const GRPC_SINK_STREAM_TIMEOUT: Duration = Duration::from_secs(1);
+pub const GRPC_SINK_MAX_RETRIES: u32 = 5;
+pub const GRPC_PROCESSOR_BATCH_SIZE: usize = 256;
+pub const GRPC_PROCESSOR_CONCURRENCY: usize = 4;
+pub const GRPC_PROCESSOR_TIMEOUT: Duration = Duration::from_secs(10);
+pub const GRPC_PROCESSOR_MAX_RETRIES: u32 = 3;
+pub const GRPC_SERVER_BUFFER: usize = 1024;
+pub const PROCESS_READY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const PROCESS_STOP_GRACE: Duration = Duration::from_secs(5);

@@ -2,6 +2,7 @@
 //! Paths are absolute (resolved against the file's directory), units parsed,
 //! the graph checked to be a DAG. The engine only ever sees this form.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +39,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Watch module files and swap in a replaced module while running (default true).
     pub hot_reload: bool,
+    /// Where `flowctl run` serves `flowctl.v1.ControlPlaneService` for components
+    /// that register themselves. `None`: only when a component is process-driven,
+    /// on a free loopback port.
+    pub control_plane_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +63,8 @@ pub enum SourceKind {
     Generator(GeneratorConfig),
     File(FileSourceConfig),
     Stdin,
+    /// A remote `flowctl.v1.SourceService` (`StreamEvents`).
+    Grpc(GrpcSourceConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -87,14 +94,46 @@ pub struct FileSourceConfig {
     pub follow: bool,
 }
 
-/// One processor (only `type: wasm` exists today).
+/// One processor: a WASM module run in the sandbox, or a remote `flowctl.v1.ProcessorService`.
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     pub id: String,
     pub inputs: Vec<String>,
-    /// Handed to the guest's `init()` as JSON.
+    /// Handed to the guest's `init()` as JSON (WASM processors; `{}` for others).
     pub config: serde_json::Value,
-    pub wasm: WasmConfig,
+    pub kind: ProcessorKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProcessorKind {
+    Wasm(WasmConfig),
+    Grpc(GrpcProcessorConfig),
+}
+
+impl ProcessorConfig {
+    /// The WASM settings, for a `type: wasm` processor.
+    pub fn wasm(&self) -> Option<&WasmConfig> {
+        match &self.kind {
+            ProcessorKind::Wasm(wasm) => Some(wasm),
+            ProcessorKind::Grpc(_) => None,
+        }
+    }
+
+    /// Most events the processor's batcher puts in one batch.
+    pub fn batch_size(&self) -> usize {
+        match &self.kind {
+            ProcessorKind::Wasm(wasm) => wasm.batch_size,
+            ProcessorKind::Grpc(grpc) => grpc.batch_size,
+        }
+    }
+
+    /// Longest the oldest event of a batch waits for the batch to fill.
+    pub fn batch_timeout(&self) -> Duration {
+        match &self.kind {
+            ProcessorKind::Wasm(wasm) => wasm.batch_timeout,
+            ProcessorKind::Grpc(grpc) => grpc.batch_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -156,4 +195,139 @@ pub enum SinkKind {
     Stdout { pretty: bool },
     File { path: PathBuf },
     Null,
+    /// A remote `flowctl.v1.ConsumerService` (`Consume`).
+    Grpc(GrpcSinkConfig),
+    /// Serves `flowctl.v1.SourceService` to any number of subscribers.
+    GrpcServer(GrpcServerConfig),
+}
+
+/// How flowctl reaches a remote `flowctl.v1` component (shared by the gRPC
+/// source, sink and processor).
+#[derive(Debug, Clone)]
+pub struct RemoteSpec {
+    /// `http://host:port` or `https://host:port`. `None` only for a
+    /// process-driven component: flowctl then picks a free loopback port.
+    pub endpoint: Option<String>,
+    pub tls: Option<TlsSpec>,
+    /// Metadata sent with every call (e.g. `authorization`).
+    pub headers: BTreeMap<String, String>,
+    /// Start the component as a child process (the original design's process driver).
+    pub process: Option<ProcessSpec>,
+    pub connect_timeout: Duration,
+    pub backoff: BackoffSpec,
+}
+
+impl RemoteSpec {
+    /// A remote at `endpoint` with every default.
+    pub fn new(endpoint: Option<String>) -> Self {
+        Self {
+            endpoint,
+            tls: None,
+            headers: BTreeMap::new(),
+            process: None,
+            connect_timeout: super::defaults::GRPC_CONNECT_TIMEOUT,
+            backoff: BackoffSpec { initial: super::defaults::GRPC_BACKOFF_INITIAL, max: super::defaults::GRPC_BACKOFF_MAX },
+        }
+    }
+}
+
+/// TLS files (PEM), resolved against the pipeline file's directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSpec {
+    /// CA that signed the server's certificate (default: the system's roots).
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key, for servers that require mutual TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Name to verify the server's certificate against (default: the endpoint's host).
+    pub domain: Option<String>,
+}
+
+/// Exponential backoff between reconnects: `initial`, doubling up to `max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackoffSpec {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+/// A component flowctl starts, watches and stops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// Program and arguments; a relative program path resolves against the pipeline file's directory.
+    pub command: Vec<String>,
+    /// Added to the environment flowctl sets (`ENABLE_FLOWCTL`, `FLOWCTL_ENDPOINT`, ...).
+    pub env: BTreeMap<String, String>,
+    /// How long it may take to answer `HealthCheck` after a start.
+    pub ready_timeout: Duration,
+    /// Between SIGTERM and SIGKILL on shutdown.
+    pub stop_grace: Duration,
+}
+
+/// `type: grpc` source.
+#[derive(Debug, Clone)]
+pub struct GrpcSourceConfig {
+    pub remote: RemoteSpec,
+    /// Passed as `StreamRequest.params`.
+    pub params: BTreeMap<String, String>,
+    /// Key for `GetState`/`SaveState` (default: the source's id).
+    pub state_key: String,
+}
+
+/// `type: grpc` sink.
+#[derive(Debug, Clone)]
+pub struct GrpcSinkConfig {
+    pub remote: RemoteSpec,
+    /// Events per `Consume` stream before it is closed and its `ConsumeResponse`
+    /// read; also how many unconfirmed events are kept for re-sending.
+    pub stream_events: usize,
+    /// Longest a stream stays open before it is closed and confirmed.
+    pub stream_timeout: Duration,
+    /// Attempts to deliver a batch before its events are dead-lettered.
+    pub max_retries: u32,
+}
+
+/// `type: grpc` processor.
+#[derive(Debug, Clone)]
+pub struct GrpcProcessorConfig {
+    pub remote: RemoteSpec,
+    pub batch_size: usize,
+    pub batch_timeout: Duration,
+    /// Batches in flight on their own `Process` streams at once.
+    pub concurrency: usize,
+    /// Longest one batch may take, from the first event sent to the stream's end.
+    pub timeout: Duration,
+    /// Attempts after the first before a batch's events are dead-lettered.
+    pub max_retries: u32,
+}
+
+/// `type: grpc_server` sink: subscriber fan-out.
+#[derive(Debug, Clone)]
+pub struct GrpcServerConfig {
+    pub listen: SocketAddr,
+    /// Events each subscriber may have waiting.
+    pub buffer: usize,
+    pub slow_subscriber: SlowSubscriber,
+}
+
+/// What a full subscriber buffer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowSubscriber {
+    /// Wait for room: the pipeline slows to the slowest subscriber; nothing lost.
+    Block,
+    /// Drop that subscriber's oldest waiting event (counted).
+    DropOldest,
+    /// End that subscriber's stream with `RESOURCE_EXHAUSTED`.
+    Disconnect,
+}
+
+impl SlowSubscriber {
+    pub const NAMES: &'static [&'static str] = &["block", "drop_oldest", "disconnect"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SlowSubscriber::Block => "block",
+            SlowSubscriber::DropOldest => "drop_oldest",
+            SlowSubscriber::Disconnect => "disconnect",
+        }
+    }
 }

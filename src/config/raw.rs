@@ -50,6 +50,7 @@ pub struct RawSettings {
     pub channel_capacity: Option<Spanned<usize>>,
     pub admin_token: Option<Spanned<String>>,
     pub hot_reload: Option<bool>,
+    pub control_plane_addr: Option<Spanned<String>>,
 }
 
 /// `spec.settings.dead_letter`.
@@ -70,8 +71,9 @@ pub struct RawProcessor {
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
     pub inputs: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Free-form, handed to the guest's `init()` as JSON.
-    pub config: Option<serde_json::Value>,
+    /// Free-form, handed to the guest's `init()` as JSON (`type: wasm`);
+    /// the remote's settings for `type: grpc`.
+    pub config: Option<Spanned<serde_json::Value>>,
     pub wasm: Option<Spanned<RawWasm>>,
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
 use super::raw::UnitText;
+use super::raw_grpc::{RawGrpcServer, RawGrpcSink, RawGrpcSource};
 
 /// `generator` source config; missing keys take [`super::defaults`].
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +61,7 @@ pub enum RawSourceConfig {
     Generator(RawGenerator),
     File(RawFileSource),
     Stdin,
+    Grpc(RawGrpcSource),
 }
 
 #[derive(Debug)]
@@ -67,6 +69,8 @@ pub enum RawSinkConfig {
     Stdout(RawStdoutSink),
     File(RawFileSink),
     Null,
+    Grpc(RawGrpcSink),
+    GrpcServer(RawGrpcServer),
 }
 
 /// `config:` of a connector: typed already, or buffered because it came before `type:`
@@ -112,7 +116,7 @@ impl ConnectorFamily for Sources {
     type Config = RawSourceConfig;
     type Inputs = Spanned<IgnoredAny>;
     const WHAT: &'static str = "a source: {id, type, config}";
-    const TYPES: &'static [&'static str] = &["generator", "file", "stdin"];
+    const TYPES: &'static [&'static str] = &["generator", "file", "stdin", "grpc"];
 
     fn next_typed<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Option<RawSourceConfig>, A::Error> {
         Ok(Some(match kind {
@@ -122,6 +126,7 @@ impl ConnectorFamily for Sources {
                 map.next_value::<Option<RawNoConfig>>()?;
                 RawSourceConfig::Stdin
             }
+            "grpc" => RawSourceConfig::Grpc(map.next_value()?),
             _ => return Ok(None),
         }))
     }
@@ -131,7 +136,7 @@ impl ConnectorFamily for Sinks {
     type Config = RawSinkConfig;
     type Inputs = Spanned<Vec<Spanned<String>>>;
     const WHAT: &'static str = "a sink: {id, type, inputs, config}";
-    const TYPES: &'static [&'static str] = &["stdout", "file", "null"];
+    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "grpc", "grpc_server"];
 
     fn next_typed<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Option<RawSinkConfig>, A::Error> {
         Ok(Some(match kind {
@@ -141,6 +146,8 @@ impl ConnectorFamily for Sinks {
                 map.next_value::<Option<RawNoConfig>>()?;
                 RawSinkConfig::Null
             }
+            "grpc" => RawSinkConfig::Grpc(map.next_value()?),
+            "grpc_server" => RawSinkConfig::GrpcServer(map.next_value()?),
             _ => return Ok(None),
         }))
     }

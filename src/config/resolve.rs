@@ -98,7 +98,17 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         channel_capacity: defaults::CHANNEL_CAPACITY,
         admin_token: None,
         hot_reload: raw.hot_reload.unwrap_or(true),
+        control_plane_addr: None,
     };
+    if let Some(addr) = &raw.control_plane_addr {
+        match addr.value.parse::<SocketAddr>() {
+            Ok(parsed) => settings.control_plane_addr = Some(parsed),
+            Err(_) => {
+                let message = format!("{:?} is not an address (use ip:port, e.g. 127.0.0.1:50051)", addr.value);
+                r.problems.on(addr, "spec.settings.control_plane_addr", message);
+            }
+        }
+    }
     admin_access(r, &raw, &mut settings);
     if let Some(level) = raw.log_level {
         if LOG_LEVELS.contains(&level.value.as_str()) {
@@ -222,8 +232,15 @@ fn source_kind(r: &mut Resolver, raw: &RawSource, config: Option<&RawSourceConfi
             return None;
         }
         ("stdin", _) => SourceKind::Stdin,
+        ("grpc", Some(RawSourceConfig::Grpc(config))) => {
+            SourceKind::Grpc(super::resolve_grpc::source(r, config, &raw.id.value, key, &raw.kind)?)
+        }
+        ("grpc", _) => {
+            r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc source needs `config: {endpoint: ...}`");
+            return None;
+        }
         (other, _) => {
-            let message = format!("unknown source type {other:?} (use generator, file or stdin)");
+            let message = format!("unknown source type {other:?} (use generator, file, stdin or grpc)");
             r.problems.on(&raw.kind, format!("{key}.type"), message);
             return None;
         }
@@ -291,8 +308,20 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
             return None;
         }
         ("null", _) => SinkKind::Null,
+        ("grpc", Some(RawSinkConfig::Grpc(config))) => SinkKind::Grpc(super::resolve_grpc::sink(r, config, key, &raw.kind)?),
+        ("grpc", _) => {
+            r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc sink needs `config: {endpoint: ...}`");
+            return None;
+        }
+        ("grpc_server", Some(RawSinkConfig::GrpcServer(config))) => {
+            SinkKind::GrpcServer(super::resolve_grpc::server(r, config, key)?)
+        }
+        ("grpc_server", _) => {
+            r.problems.on(&raw.kind, format!("{key}.config.listen"), "a grpc_server sink needs `config: {listen: ip:port}`");
+            return None;
+        }
         (other, _) => {
-            let message = format!("unknown sink type {other:?} (use stdout, file or null)");
+            let message = format!("unknown sink type {other:?} (use stdout, file, null, grpc or grpc_server)");
             r.problems.on(&raw.kind, format!("{key}.type"), message);
             return None;
         }
@@ -302,7 +331,7 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
 
 /// A connector `config:` written before its `type:`: typed now, from the buffered value.
 /// Problems inside it point at the `config:` line (the buffered value has no finer positions).
-mod buffered {
+pub(crate) mod buffered {
     use serde::de::DeserializeOwned;
     use serde_saphyr::Spanned;
 
@@ -310,7 +339,7 @@ mod buffered {
     use super::super::yaml::user_key_path;
     use super::{RawSinkConfig, RawSourceConfig, Resolver};
 
-    fn typed<T: DeserializeOwned>(r: &mut Resolver, value: &Spanned<serde_json::Value>, key: &str) -> Option<T> {
+    pub(crate) fn typed<T: DeserializeOwned>(r: &mut Resolver, value: &Spanned<serde_json::Value>, key: &str) -> Option<T> {
         serde_path_to_error::deserialize(&value.value)
             .map_err(|error| {
                 let inner = error.path().to_string();
@@ -334,6 +363,7 @@ mod buffered {
                 typed::<Option<RawNoConfig>>(r, value, key)?;
                 RawSourceConfig::Stdin
             }
+            "grpc" => RawSourceConfig::Grpc(typed(r, value, key)?),
             _ => return Some(None),
         }))
     }
@@ -351,6 +381,8 @@ mod buffered {
                 typed::<Option<RawNoConfig>>(r, value, key)?;
                 RawSinkConfig::Null
             }
+            "grpc" => RawSinkConfig::Grpc(typed(r, value, key)?),
+            "grpc_server" => RawSinkConfig::GrpcServer(typed(r, value, key)?),
             _ => return Some(None),
         }))
     }

@@ -8,7 +8,9 @@ use serde_saphyr::Spanned;
 
 use super::defaults;
 use super::error::line_of_spanned;
-use super::model::{BreakerSpec, ProcessorConfig, RollbackSpec, VersionSpec, WasmConfig};
+use super::model::{
+    BreakerSpec, GrpcProcessorConfig, ProcessorConfig, ProcessorKind, RollbackSpec, VersionSpec, WasmConfig,
+};
 use super::raw::UnitText;
 use super::raw::{RawBreaker, RawHttp, RawLimits, RawPermissions, RawProcessor, RawRollback, RawVersion, RawWasm};
 use super::resolve::Resolver;
@@ -18,11 +20,40 @@ use crate::runtime::{HttpPermission, Limits, Permissions};
 const WASM_PAGE: u64 = 64 * 1024;
 
 pub(crate) fn processor(r: &mut Resolver, raw: &RawProcessor, key: &str) -> Option<ProcessorConfig> {
-    if raw.kind.value != "wasm" {
-        let message = format!("unknown processor type {:?} (use wasm)", raw.kind.value);
-        r.problems.on(&raw.kind, format!("{key}.type"), message);
-        return None;
+    let inputs = raw.inputs.as_ref().map(|list| list.value.iter().map(|id| id.value.clone()).collect());
+    let kind = match raw.kind.value.as_str() {
+        "wasm" => ProcessorKind::Wasm(wasm_processor(r, raw, key)?),
+        "grpc" => ProcessorKind::Grpc(grpc_processor(r, raw, key)?),
+        other => {
+            let message = format!("unknown processor type {other:?} (use wasm or grpc)");
+            r.problems.on(&raw.kind, format!("{key}.type"), message);
+            return None;
+        }
+    };
+    let config = match (&kind, &raw.config) {
+        (ProcessorKind::Wasm(_), Some(config)) => config.value.clone(),
+        _ => serde_json::Value::Object(Default::default()),
+    };
+    Some(ProcessorConfig { id: raw.id.value.clone(), inputs: inputs.unwrap_or_default(), config, kind })
+}
+
+/// `type: grpc`: `config:` says how to reach the remote processor (no `wasm:` block).
+fn grpc_processor(r: &mut Resolver, raw: &RawProcessor, key: &str) -> Option<GrpcProcessorConfig> {
+    if let Some(wasm) = &raw.wasm {
+        r.problems.on(wasm, format!("{key}.wasm"), "a grpc processor takes no `wasm:` block; its settings go in `config:`");
     }
+    let Some(config) = &raw.config else {
+        r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc processor needs `config: {endpoint: ...}`");
+        return None;
+    };
+    r.problems.set_fallback_line(line_of_spanned(config));
+    let typed = super::resolve::buffered::typed(r, config, key);
+    let resolved = typed.and_then(|typed| super::resolve_grpc::processor(r, &typed, key, &raw.kind));
+    r.problems.set_fallback_line(None);
+    resolved
+}
+
+fn wasm_processor(r: &mut Resolver, raw: &RawProcessor, key: &str) -> Option<WasmConfig> {
     let Some(wasm) = &raw.wasm else {
         r.problems.on(
             &raw.id,
@@ -31,14 +62,7 @@ pub(crate) fn processor(r: &mut Resolver, raw: &RawProcessor, key: &str) -> Opti
         );
         return None;
     };
-    let wasm = wasm_config(r, wasm, &format!("{key}.wasm"))?;
-    let inputs = raw.inputs.as_ref().map(|list| list.value.iter().map(|id| id.value.clone()).collect());
-    Some(ProcessorConfig {
-        id: raw.id.value.clone(),
-        inputs: inputs.unwrap_or_default(),
-        config: raw.config.clone().unwrap_or_else(|| serde_json::Value::Object(Default::default())),
-        wasm,
-    })
+    wasm_config(r, wasm, &format!("{key}.wasm"))
 }
 
 fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<WasmConfig> {

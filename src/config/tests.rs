@@ -69,16 +69,16 @@ fn minimal_pipeline_gets_every_default() {
     let p = &pipeline.processors[0];
     assert_eq!(p.inputs, vec!["src".to_string()]);
     assert_eq!(p.config, serde_json::json!({}));
-    assert_eq!(p.wasm.versions.len(), 1);
-    assert_eq!(p.wasm.versions[0].weight, 100);
-    assert!(p.wasm.versions[0].module.is_absolute());
-    assert!(p.wasm.versions[0].module.ends_with("m.wasm"));
-    assert_eq!(p.wasm.route_by, "id");
-    assert_eq!((p.wasm.pool_size, p.wasm.batch_size, p.wasm.max_retries), (2, 128, 2));
-    assert_eq!(p.wasm.batch_timeout, Duration::from_millis(5));
-    assert_eq!(p.wasm.limits, crate::runtime::Limits::default());
-    assert_eq!(p.wasm.permissions, crate::runtime::Permissions::default());
-    assert!(p.wasm.rollback.is_none() && p.wasm.circuit_breaker.is_none());
+    assert_eq!(p.wasm().expect("a wasm processor").versions.len(), 1);
+    assert_eq!(p.wasm().expect("a wasm processor").versions[0].weight, 100);
+    assert!(p.wasm().expect("a wasm processor").versions[0].module.is_absolute());
+    assert!(p.wasm().expect("a wasm processor").versions[0].module.ends_with("m.wasm"));
+    assert_eq!(p.wasm().expect("a wasm processor").route_by, "id");
+    assert_eq!((p.wasm().expect("a wasm processor").pool_size, p.wasm().expect("a wasm processor").batch_size, p.wasm().expect("a wasm processor").max_retries), (2, 128, 2));
+    assert_eq!(p.wasm().expect("a wasm processor").batch_timeout, Duration::from_millis(5));
+    assert_eq!(p.wasm().expect("a wasm processor").limits, crate::runtime::Limits::default());
+    assert_eq!(p.wasm().expect("a wasm processor").permissions, crate::runtime::Permissions::default());
+    assert!(p.wasm().expect("a wasm processor").rollback.is_none() && p.wasm().expect("a wasm processor").circuit_breaker.is_none());
     assert_eq!((pipeline.settings.admin_token.as_deref(), pipeline.settings.hot_reload), (None, true));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: false }));
 }
@@ -143,7 +143,7 @@ spec:
     assert!(matches!(pipeline.sources[2].kind, SourceKind::Stdin));
     let p = &pipeline.processors[0];
     assert_eq!(p.config, serde_json::json!({"field": "data.transfer", "op": "exists", "n": [1, 2.5, true, null]}));
-    let w = &p.wasm;
+    let w = p.wasm().expect("a wasm processor");
     assert_eq!(w.versions[0].name.as_deref(), Some("v1"));
     assert_eq!((w.versions[0].weight, w.versions[1].weight, w.versions[1].name.clone()), (90, 10, None));
     assert_eq!(w.route_by, "data.account");

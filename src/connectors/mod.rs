@@ -84,6 +84,14 @@ pub trait Sink: Send + 'static {
     fn bytes_written(&self) -> Option<u64> {
         None
     }
+
+    /// Events written earlier that the sink gave up on since the last call (a
+    /// remote consumer reported them failed, or delivery kept failing). The
+    /// engine dead-letters each, so they count as finished, not as lost. Sinks
+    /// whose `write` either succeeds or fails as a whole keep the default.
+    fn take_failures(&mut self) -> Vec<DeadLetter> {
+        Vec::new()
+    }
 }
 
 /// A connector failure, naming the connector and what went wrong.
@@ -146,6 +154,7 @@ pub fn build_source(spec: &SourceSpec) -> Result<Box<dyn Source>, ConnectorError
         SourceKind::Generator(config) => Box::new(generator::Generator::new(&spec.id, config)),
         SourceKind::File(config) => Box::new(file_source::FileSource::open(&spec.id, config)?),
         SourceKind::Stdin => Box::new(stdin::StdinSource::new(&spec.id)),
+        SourceKind::Grpc(config) => Box::new(crate::grpc::source::GrpcSource::start(&spec.id, config)?),
     })
 }
 
@@ -156,5 +165,7 @@ pub fn build_sink(spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError> {
         SinkKind::Stdout { pretty } => Box::new(stdout::StdoutSink::new(*pretty)),
         SinkKind::File { path } => Box::new(file_sink::FileSink::open(&spec.id, path)?),
         SinkKind::Null => Box::new(NullSink::new()),
+        SinkKind::Grpc(config) => Box::new(crate::grpc::sink::GrpcSink::start(&spec.id, config)?),
+        SinkKind::GrpcServer(config) => Box::new(crate::grpc::subscribers::SubscriberServer::start(&spec.id, config)?),
     })
 }

@@ -1,0 +1,25 @@
+//! gRPC: the `flowctl.v1` protocol (`proto/flowctl/v1/`) and everything that
+//! speaks it.
+//!
+//! # Layout
+//! - [`pb`]: the generated messages, clients and servers (one module, never edited).
+//! - [`mapping`]: `flowctl.v1.Event` <-> flowctl's [`crate::Event`], in one place.
+//! - [`io`]: the tokio runtime every gRPC client and server of the process runs on,
+//!   so blocking connector threads and actors never drive sockets themselves.
+//! - [`remote`]: dialing a remote component: endpoint, TLS, per-call headers, backoff.
+
+pub mod io;
+pub mod mapping;
+pub mod remote;
+pub mod sink;
+pub mod source;
+pub mod subscribers;
+
+/// The generated `flowctl.v1` code.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("flowctl.v1");
+
+    /// Every `flowctl.v1` file, encoded, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("flowctl_v1_descriptor");
+}
