@@ -126,9 +126,9 @@ fn unknown_types() {
 ",
         ),
         &[
-            "5: spec.sources[0].type: unknown source type \"kafka\" (use generator, file or stdin)",
-            "6: spec.processors[0].type: unknown processor type \"lambda\" (use wasm)",
-            "7: spec.sinks[0].type: unknown sink type \"s3\" (use stdout, file or null)",
+            "5: spec.sources[0].type: unknown source type \"kafka\" (use generator, file, stdin or grpc)",
+            "6: spec.processors[0].type: unknown processor type \"lambda\" (use wasm or grpc)",
+            "7: spec.sinks[0].type: unknown sink type \"s3\" (use stdout, file, null, grpc or grpc_server)",
         ],
     );
 }
