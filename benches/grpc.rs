@@ -191,7 +191,11 @@ fn grpc_to_grpc(runtime: &Runtime, events: &[Event]) -> f64 {
             .add_service(SourceServiceServer::new(BenchSource(Arc::new(wire))))
             .serve(source_addr),
     );
-    peers.spawn(tonic::transport::Server::builder().add_service(ConsumerServiceServer::new(consumed.clone())).serve(consumer_addr));
+    peers.spawn(
+        tonic::transport::Server::builder()
+            .add_service(ConsumerServiceServer::new(consumed.clone()))
+            .serve(consumer_addr),
+    );
     std::thread::sleep(Duration::from_millis(100));
     let p = pipeline(
         &format!("{{id: src, type: grpc, config: {{endpoint: \"http://{source_addr}\"}}}}"),
@@ -248,7 +252,8 @@ fn fan_out(runtime: &Runtime) -> (f64, f64) {
             let mut streams = Vec::new();
             for _ in 0..SUBSCRIBERS {
                 let stream = loop {
-                    let client = pb::source_service_client::SourceServiceClient::connect(format!("http://{listen}")).await;
+                    let client =
+                        pb::source_service_client::SourceServiceClient::connect(format!("http://{listen}")).await;
                     if let Ok(mut client) = client {
                         if let Ok(response) = client.stream_events(pb::StreamRequest::default()).await {
                             break response.into_inner();

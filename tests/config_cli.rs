@@ -288,5 +288,5 @@ fn the_examples_validate() {
         assert_eq!(output.status.code(), Some(0), "{}:\n{}", path.display(), combined(&output));
         checked += 1;
     }
-    assert!(checked >= 3, "expected the three examples, found {checked}");
+    assert!(checked >= 4, "expected the examples, found {checked}");
 }

@@ -216,8 +216,8 @@ impl Graph {
             let control = versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
             let out = fanout(&p.id);
             let counters = Arc::new(ProcessorCounters::default());
-            let (pool, results) = PoolActor::start_workers(id.clone(), wasm.pool_size, wasm.max_retries, &control)
-                .map_err(io(&p.id))?;
+            let (pool, results) =
+                PoolActor::start_workers(id.clone(), wasm.pool_size, wasm.max_retries, &control).map_err(io(&p.id))?;
             let (ended_tx, ended_rx) = oneshot::channel();
             let pipeline_name: Arc<str> = pipeline.name.as_str().into();
             Collector::new(

@@ -65,4 +65,6 @@ fn base_dir(file: &Path) -> PathBuf {
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]
+mod grpc_tests;
+#[cfg(test)]
 mod tests;

@@ -192,8 +192,12 @@ pub struct SinkSpec {
 
 #[derive(Debug, Clone)]
 pub enum SinkKind {
-    Stdout { pretty: bool },
-    File { path: PathBuf },
+    Stdout {
+        pretty: bool,
+    },
+    File {
+        path: PathBuf,
+    },
     Null,
     /// A remote `flowctl.v1.ConsumerService` (`Consume`).
     Grpc(GrpcSinkConfig),
@@ -226,7 +230,10 @@ impl RemoteSpec {
             headers: BTreeMap::new(),
             process: None,
             connect_timeout: super::defaults::GRPC_CONNECT_TIMEOUT,
-            backoff: BackoffSpec { initial: super::defaults::GRPC_BACKOFF_INITIAL, max: super::defaults::GRPC_BACKOFF_MAX },
+            backoff: BackoffSpec {
+                initial: super::defaults::GRPC_BACKOFF_INITIAL,
+                max: super::defaults::GRPC_BACKOFF_MAX,
+            },
         }
     }
 }

@@ -308,7 +308,9 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
             return None;
         }
         ("null", _) => SinkKind::Null,
-        ("grpc", Some(RawSinkConfig::Grpc(config))) => SinkKind::Grpc(super::resolve_grpc::sink(r, config, key, &raw.kind)?),
+        ("grpc", Some(RawSinkConfig::Grpc(config))) => {
+            SinkKind::Grpc(super::resolve_grpc::sink(r, config, key, &raw.kind)?)
+        }
         ("grpc", _) => {
             r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc sink needs `config: {endpoint: ...}`");
             return None;
@@ -317,7 +319,11 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
             SinkKind::GrpcServer(super::resolve_grpc::server(r, config, key)?)
         }
         ("grpc_server", _) => {
-            r.problems.on(&raw.kind, format!("{key}.config.listen"), "a grpc_server sink needs `config: {listen: ip:port}`");
+            r.problems.on(
+                &raw.kind,
+                format!("{key}.config.listen"),
+                "a grpc_server sink needs `config: {listen: ip:port}`",
+            );
             return None;
         }
         (other, _) => {
@@ -339,7 +345,11 @@ pub(crate) mod buffered {
     use super::super::yaml::user_key_path;
     use super::{RawSinkConfig, RawSourceConfig, Resolver};
 
-    pub(crate) fn typed<T: DeserializeOwned>(r: &mut Resolver, value: &Spanned<serde_json::Value>, key: &str) -> Option<T> {
+    pub(crate) fn typed<T: DeserializeOwned>(
+        r: &mut Resolver,
+        value: &Spanned<serde_json::Value>,
+        key: &str,
+    ) -> Option<T> {
         serde_path_to_error::deserialize(&value.value)
             .map_err(|error| {
                 let inner = error.path().to_string();

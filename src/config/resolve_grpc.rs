@@ -46,7 +46,8 @@ fn remote(r: &mut Resolver, raw: RemoteKeys, key: &str, at: &Spanned<String>) ->
     }
     if let Some(backoff) = raw.backoff {
         if let Some(initial) = &backoff.initial {
-            spec.backoff.initial = r.duration(initial, &format!("{key}.backoff.initial")).unwrap_or(spec.backoff.initial);
+            spec.backoff.initial =
+                r.duration(initial, &format!("{key}.backoff.initial")).unwrap_or(spec.backoff.initial);
         }
         if let Some(max) = &backoff.max {
             spec.backoff.max = r.duration(max, &format!("{key}.backoff.max")).unwrap_or(spec.backoff.max);
@@ -103,10 +104,15 @@ fn process_spec(r: &mut Resolver, raw: &RemoteKeys, command: &Spanned<Vec<String
     })
 }
 
-pub(crate) fn source(r: &mut Resolver, raw: &RawGrpcSource, id: &str, key: &str, at: &Spanned<String>) -> Option<GrpcSourceConfig> {
-    let remote = remote(r, raw.remote(), &format!("{key}.config"), at)?;
+pub(crate) fn source(
+    r: &mut Resolver,
+    raw: &RawGrpcSource,
+    id: &str,
+    key: &str,
+    at: &Spanned<String>,
+) -> Option<GrpcSourceConfig> {
     Some(GrpcSourceConfig {
-        remote,
+        remote: remote(r, raw.remote(), &format!("{key}.config"), at)?,
         params: raw.params.clone(),
         state_key: raw.state_key.clone().unwrap_or_else(|| id.to_owned()),
     })
@@ -114,24 +120,32 @@ pub(crate) fn source(r: &mut Resolver, raw: &RawGrpcSource, id: &str, key: &str,
 
 pub(crate) fn sink(r: &mut Resolver, raw: &RawGrpcSink, key: &str, at: &Spanned<String>) -> Option<GrpcSinkConfig> {
     let key = format!("{key}.config");
-    let remote = remote(r, raw.remote(), &key, at)?;
+    // Every key is checked even when the remote is wrong, so all problems show at once.
+    let remote = remote(r, raw.remote(), &key, at);
+    let stream_events = raw.stream_events.as_ref().map_or(defaults::GRPC_SINK_STREAM_EVENTS, |n| {
+        r.positive(n, &format!("{key}.stream_events"), defaults::GRPC_SINK_STREAM_EVENTS)
+    });
+    let stream_timeout = raw
+        .stream_timeout
+        .as_ref()
+        .and_then(|t| r.duration(t, &format!("{key}.stream_timeout")))
+        .unwrap_or(defaults::GRPC_SINK_STREAM_TIMEOUT);
     Some(GrpcSinkConfig {
-        remote,
-        stream_events: raw.stream_events.as_ref().map_or(defaults::GRPC_SINK_STREAM_EVENTS, |n| {
-            r.positive(n, &format!("{key}.stream_events"), defaults::GRPC_SINK_STREAM_EVENTS)
-        }),
-        stream_timeout: raw
-            .stream_timeout
-            .as_ref()
-            .and_then(|t| r.duration(t, &format!("{key}.stream_timeout")))
-            .unwrap_or(defaults::GRPC_SINK_STREAM_TIMEOUT),
+        remote: remote?,
+        stream_events,
+        stream_timeout,
         max_retries: raw.max_retries.unwrap_or(defaults::GRPC_SINK_MAX_RETRIES),
     })
 }
 
-pub(crate) fn processor(r: &mut Resolver, raw: &RawGrpcProcessor, key: &str, at: &Spanned<String>) -> Option<GrpcProcessorConfig> {
+pub(crate) fn processor(
+    r: &mut Resolver,
+    raw: &RawGrpcProcessor,
+    key: &str,
+    at: &Spanned<String>,
+) -> Option<GrpcProcessorConfig> {
     let key = format!("{key}.config");
-    let remote = remote(r, raw.remote(), &key, at)?;
+    let remote = remote(r, raw.remote(), &key, at);
     let positive = |r: &mut Resolver, n: &Option<Spanned<usize>>, name: &str, default: usize| {
         n.as_ref().map_or(default, |n| r.positive(n, &format!("{key}.{name}"), default))
     };
@@ -140,11 +154,13 @@ pub(crate) fn processor(r: &mut Resolver, raw: &RawGrpcProcessor, key: &str, at:
     };
     let batch_timeout = duration(&raw.batch_timeout, "batch_timeout", defaults::BATCH_TIMEOUT);
     let timeout = duration(&raw.timeout, "timeout", defaults::GRPC_PROCESSOR_TIMEOUT);
+    let batch_size = positive(r, &raw.batch_size, "batch_size", defaults::GRPC_PROCESSOR_BATCH_SIZE);
+    let concurrency = positive(r, &raw.concurrency, "concurrency", defaults::GRPC_PROCESSOR_CONCURRENCY);
     Some(GrpcProcessorConfig {
-        remote,
-        batch_size: positive(r, &raw.batch_size, "batch_size", defaults::GRPC_PROCESSOR_BATCH_SIZE),
+        remote: remote?,
+        batch_size,
         batch_timeout,
-        concurrency: positive(r, &raw.concurrency, "concurrency", defaults::GRPC_PROCESSOR_CONCURRENCY),
+        concurrency,
         timeout,
         max_retries: raw.max_retries.unwrap_or(defaults::GRPC_PROCESSOR_MAX_RETRIES),
     })
@@ -160,10 +176,9 @@ pub(crate) fn server(r: &mut Resolver, raw: &RawGrpcServer, key: &str) -> Option
             None
         }
     };
-    let buffer = raw
-        .buffer
-        .as_ref()
-        .map_or(defaults::GRPC_SERVER_BUFFER, |n| r.positive(n, &format!("{key}.buffer"), defaults::GRPC_SERVER_BUFFER));
+    let buffer = raw.buffer.as_ref().map_or(defaults::GRPC_SERVER_BUFFER, |n| {
+        r.positive(n, &format!("{key}.buffer"), defaults::GRPC_SERVER_BUFFER)
+    });
     let slow_subscriber = match &raw.slow_subscriber {
         None => Some(SlowSubscriber::Block),
         Some(policy) => match policy.value.as_str() {

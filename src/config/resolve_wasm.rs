@@ -40,7 +40,11 @@ pub(crate) fn processor(r: &mut Resolver, raw: &RawProcessor, key: &str) -> Opti
 /// `type: grpc`: `config:` says how to reach the remote processor (no `wasm:` block).
 fn grpc_processor(r: &mut Resolver, raw: &RawProcessor, key: &str) -> Option<GrpcProcessorConfig> {
     if let Some(wasm) = &raw.wasm {
-        r.problems.on(wasm, format!("{key}.wasm"), "a grpc processor takes no `wasm:` block; its settings go in `config:`");
+        r.problems.on(
+            wasm,
+            format!("{key}.wasm"),
+            "a grpc processor takes no `wasm:` block; its settings go in `config:`",
+        );
     }
     let Some(config) = &raw.config else {
         r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc processor needs `config: {endpoint: ...}`");

@@ -74,11 +74,21 @@ fn minimal_pipeline_gets_every_default() {
     assert!(p.wasm().expect("a wasm processor").versions[0].module.is_absolute());
     assert!(p.wasm().expect("a wasm processor").versions[0].module.ends_with("m.wasm"));
     assert_eq!(p.wasm().expect("a wasm processor").route_by, "id");
-    assert_eq!((p.wasm().expect("a wasm processor").pool_size, p.wasm().expect("a wasm processor").batch_size, p.wasm().expect("a wasm processor").max_retries), (2, 128, 2));
+    assert_eq!(
+        (
+            p.wasm().expect("a wasm processor").pool_size,
+            p.wasm().expect("a wasm processor").batch_size,
+            p.wasm().expect("a wasm processor").max_retries
+        ),
+        (2, 128, 2)
+    );
     assert_eq!(p.wasm().expect("a wasm processor").batch_timeout, Duration::from_millis(5));
     assert_eq!(p.wasm().expect("a wasm processor").limits, crate::runtime::Limits::default());
     assert_eq!(p.wasm().expect("a wasm processor").permissions, crate::runtime::Permissions::default());
-    assert!(p.wasm().expect("a wasm processor").rollback.is_none() && p.wasm().expect("a wasm processor").circuit_breaker.is_none());
+    assert!(
+        p.wasm().expect("a wasm processor").rollback.is_none()
+            && p.wasm().expect("a wasm processor").circuit_breaker.is_none()
+    );
     assert_eq!((pipeline.settings.admin_token.as_deref(), pipeline.settings.hot_reload), (None, true));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: false }));
 }
