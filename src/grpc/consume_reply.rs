@@ -49,7 +49,7 @@ pub fn judge(response: &pb::ConsumeResponse, sent: &[pb::Event]) -> Verdict {
 
 /// Splits `"<id>: <reason>"` at the first colon whose prefix is a known id,
 /// so ids that contain colons themselves (`src:line:5`) still match.
-pub fn named_failure<'a>(line: &'a str, known: impl Fn(&str) -> bool) -> Option<(&'a str, &'a str)> {
+pub fn named_failure(line: &str, known: impl Fn(&str) -> bool) -> Option<(&str, &str)> {
     line.match_indices(':').map(|(at, _)| (&line[..at], line[at + 1..].trim())).find(|(id, _)| known(id))
 }
 

@@ -55,7 +55,7 @@ impl GrpcSink {
             backoff: Backoff::new(&config.remote.backoff),
             rx,
             failures: failures.clone(),
-            reconnects: metrics::counter!(names::GRPC_RECONNECTS, &[component.clone()]),
+            reconnects: metrics::counter!(names::GRPC_RECONNECTS, std::slice::from_ref(&component)),
             resent: metrics::counter!(names::GRPC_RESENT, &[component]),
             state: Default::default(),
         };

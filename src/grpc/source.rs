@@ -70,7 +70,7 @@ impl GrpcSource {
             backoff: Backoff::new(&config.remote.backoff),
             tx,
             bytes: bytes.clone(),
-            reconnects: metrics::counter!(names::GRPC_RECONNECTS, &[component.clone()]),
+            reconnects: metrics::counter!(names::GRPC_RECONNECTS, std::slice::from_ref(&component)),
             duplicates: metrics::counter!(names::GRPC_DUPLICATES_DROPPED, &[component]),
         };
         let runtime = super::io::handle();

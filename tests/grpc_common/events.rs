@@ -40,7 +40,7 @@ fn json_payload(i: u64) -> Vec<u8> {
         "amount": (i * 7919) % 1_000_003,
         "asset": {"code": "USDC", "issuer": "GA5ZSEJYB37JRC5AVCIA5MOP4RHTM335X2KGX3IHOJAPP5RE34K4KZVN"},
         "memo": "payment for services rendered, invoice 2024-0001",
-        "ok": i % 2 == 0,
+        "ok": i.is_multiple_of(2),
         "fee": 100.5
     });
     serde_json::to_vec(&value).unwrap()
@@ -75,7 +75,7 @@ pub fn assert_intact(got: &pb::Event, i: u64) {
     assert_eq!(got.id, sent.id, "event {i}: id");
     assert_eq!(got.r#type, sent.r#type, "{}: type", sent.id);
     assert_eq!(got.content_type, sent.content_type, "{}: content_type", sent.id);
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         assert_eq!(got.payload, sent.payload, "{}: binary payload", sent.id);
     } else {
         let got_json: serde_json::Value = serde_json::from_slice(&got.payload).unwrap();
