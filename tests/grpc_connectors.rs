@@ -6,6 +6,7 @@
 
 mod engine_common;
 mod grpc_common;
+mod telemetry_common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -15,12 +16,16 @@ use std::time::Duration;
 use engine_common::*;
 use grpc_common::*;
 use serde_json::Value;
+use telemetry_common::{value, Live};
 
 /// `pipeline.yaml`: the grpc source, passthrough.wasm, the grpc sink (with
 /// `sink_keys` added to its config), dead letters in `dead.jsonl`.
 fn pipeline(ws: &Workspace, source: &SourceServer, consumer: &ConsumerServer, sink_keys: &str) -> PathBuf {
+    pipeline_at(ws, &source.endpoint(), &consumer.endpoint(), sink_keys)
+}
+
+fn pipeline_at(ws: &Workspace, source: &str, consumer: &str, sink_keys: &str) -> PathBuf {
     let pass = guest("passthrough");
-    let (source, consumer) = (source.endpoint(), consumer.endpoint());
     ws.pipeline(&format!(
         r#"
   sources:
@@ -81,7 +86,7 @@ fn a_dropped_source_stream_is_resumed_without_loss_or_repeats() {
     const N: u64 = 30_000;
     // Event 12,345 is the last before the drop (it has a Stellar cursor); the
     // source's token lags 25 events behind what flowctl says it received.
-    let plan = SourcePlan { count: N, drop_at: Some(12_346), resume_lag: 25 };
+    let plan = SourcePlan { count: N, drop_at: Some(12_346), resume_lag: 25, ..Default::default() };
     let source = SourceServer::start(plan);
     let consumer = ConsumerServer::start(ConsumerPlan::default());
     let ws = Workspace::new();
@@ -112,7 +117,35 @@ fn a_dropped_source_stream_is_resumed_without_loss_or_repeats() {
     assert_eq!(run.source("src")["emitted"], N);
 }
 
-/// Runs the pipeline in the background while `during` acts on the consumer.
+#[test]
+fn source_and_consumer_that_come_up_late_are_dialed_until_they_answer() {
+    const N: u64 = 5_000;
+    let (source_addr, consumer_addr) = (free_addr(), free_addr());
+    let ws = Workspace::new();
+    let file =
+        pipeline_at(&ws, &format!("http://{source_addr}"), &format!("http://{consumer_addr}"), "max_retries: 100");
+    let live = Live::start(&ws, &file);
+    let logged = |prefix: &str| {
+        live.logs().iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with(prefix)))
+    };
+    wait_until("the source's failed dial in the log", || logged("grpc source: stream failed"));
+    let source = SourceServer::start_on(source_addr, SourcePlan { count: N, hold_open: true, ..Default::default() });
+    wait_until("the sink's failed dial in the log", || logged("grpc sink: stream failed"));
+    let consumer = ConsumerServer::start_on(consumer_addr, ConsumerPlan::default());
+    wait_until("every event at the consumer", || consumer.state.count() as u64 >= N);
+    let (_, scrape) = live.scrape();
+    for component in ["src", "out"] {
+        let reconnects = value(&scrape, "flowctl_grpc_reconnects_total", &[("component", component)]);
+        assert!(reconnects.unwrap_or(0.0) >= 1.0, "{component}: {reconnects:?}");
+    }
+    let run = live.stop();
+    run.assert_success();
+    // Nothing reached the consumer before it was up: the first stream is sent whole, once.
+    assert_all_intact_in_order(&consumer, N);
+    assert_eq!(source.state.requests.lock().unwrap().len(), 1, "nothing received before: no resume");
+}
+
+/// Runs the pipeline to its end in the background while `during` acts on the consumer.
 fn run_while(ws: &Workspace, file: &std::path::Path, during: impl FnOnce()) -> Run {
     let child = ws.spawn(file, Stdio::null());
     let waiter = std::thread::spawn(move || Run::from_output(child.wait_with_output().unwrap()));
@@ -123,17 +156,24 @@ fn run_while(ws: &Workspace, file: &std::path::Path, during: impl FnOnce()) -> R
 #[test]
 fn a_consumer_killed_and_restarted_mid_run_gets_every_event_at_least_once() {
     const N: u64 = 40_000;
-    let source = SourceServer::start(SourcePlan { count: N, ..Default::default() });
+    // The source stays open after its last event, so the run is alive to be scraped.
+    let source = SourceServer::start(SourcePlan { count: N, hold_open: true, ..Default::default() });
     let mut consumer = ConsumerServer::start(ConsumerPlan { kill_after: Some(10_000), ..Default::default() });
     let ws = Workspace::new();
     let file = pipeline(&ws, &source, &consumer, "max_retries: 1000, backoff: {initial: 20ms, max: 100ms}");
-    let run = run_while(&ws, &file, || {
-        consumer.wait_kill_request();
-        consumer.kill();
-        // Down for a while: the sink's reconnects fail until it is back.
-        std::thread::sleep(Duration::from_millis(500));
-        consumer.restart();
-    });
+    let live = Live::start(&ws, &file);
+    consumer.wait_kill_request();
+    consumer.kill();
+    // Down for a while: the sink's reconnects fail until it is back.
+    std::thread::sleep(Duration::from_millis(500));
+    consumer.restart();
+    wait_until("every event at the restarted consumer", || consumer.state.distinct() as u64 == N);
+    let (_, scrape) = live.scrape();
+    let resent = value(&scrape, "flowctl_grpc_resent_total", &[("component", "out")]).unwrap_or(0.0);
+    assert!(resent >= 100.0, "the killed stream's unconfirmed events were sent again and counted: {resent}");
+    let reconnects = value(&scrape, "flowctl_grpc_reconnects_total", &[("component", "out")]).unwrap_or(0.0);
+    assert!(reconnects >= 1.0, "{reconnects}");
+    let run = live.stop();
     run.assert_success();
 
     let received = consumer.state.received.lock().unwrap();
@@ -144,7 +184,7 @@ fn a_consumer_killed_and_restarted_mid_run_gets_every_event_at_least_once() {
         seen.insert(i);
     }
     assert_eq!(seen.len() as u64, N, "every event arrived");
-    assert!(received.len() as u64 > N, "the killed stream's unconfirmed events were sent again");
+    assert!(received.len() as f64 >= N as f64 + resent.min(100.0), "the re-sent events arrived again");
     let retries = log_lines(&run, "grpc sink: stream failed");
     assert!(!retries.is_empty(), "reconnects are logged");
     let first = retries[0]["unconfirmed"].as_u64().unwrap();

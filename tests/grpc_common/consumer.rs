@@ -45,6 +45,12 @@ impl ConsumerState {
     pub fn count(&self) -> usize {
         self.received.lock().unwrap().len()
     }
+
+    /// Distinct ids received.
+    pub fn distinct(&self) -> usize {
+        let received = self.received.lock().unwrap();
+        received.iter().map(|e| e.id.as_str()).collect::<std::collections::HashSet<_>>().len()
+    }
 }
 
 pub struct ConsumerServer {
@@ -56,9 +62,14 @@ pub struct ConsumerServer {
 
 impl ConsumerServer {
     pub fn start(plan: ConsumerPlan) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), plan)
+    }
+
+    /// Serves on `addr` (e.g. a port a pipeline was told about before the consumer was up).
+    pub fn start_on(addr: SocketAddr, plan: ConsumerPlan) -> Self {
         let (tx, kill_requests) = mpsc::channel();
         let state = Arc::new(ConsumerState { plan, kill_signal: Mutex::new(Some(tx)), ..Default::default() });
-        let mut server = Self { addr: "127.0.0.1:0".parse().unwrap(), state, runtime: None, kill_requests };
+        let mut server = Self { addr, state, runtime: None, kill_requests };
         server.serve();
         server
     }

@@ -20,6 +20,8 @@ pub struct SourcePlan {
     pub drop_at: Option<u64>,
     /// How far `GetState`'s token lags behind the saved last event (repeats to drop).
     pub resume_lag: u64,
+    /// After the last event, keep the stream open (the pipeline keeps running) until the client leaves.
+    pub hold_open: bool,
 }
 
 /// What the source saw, for the test to check.
@@ -49,8 +51,13 @@ pub struct SourceServer {
 
 impl SourceServer {
     pub fn start(plan: SourcePlan) -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), plan)
+    }
+
+    /// Serves on `addr` (e.g. a port a pipeline was told about before the source was up).
+    pub fn start_on(addr: SocketAddr, plan: SourcePlan) -> Self {
         let runtime = server_runtime();
-        let listener = bind(&runtime, "127.0.0.1:0".parse().unwrap());
+        let listener = bind(&runtime, addr);
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(SourceState { plan, ..Default::default() });
         let service = SourceServiceServer::new(Service(state.clone()));
@@ -113,6 +120,9 @@ impl SourceService for Service {
                 if tx.send(Ok(event(i))).await.is_err() {
                     return;
                 }
+            }
+            if state.plan.hold_open {
+                tx.closed().await;
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
