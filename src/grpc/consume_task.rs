@@ -25,8 +25,9 @@ use super::sink::Failures;
 /// Events buffered between the task and the open stream's HTTP/2 body.
 const REQUEST_BUFFER: usize = 1024;
 
-/// Longest wait for a `ConsumeResponse` after the stream was closed; a
-/// consumer that takes longer counts as failed (its events are sent again).
+/// Longest wait for a `ConsumeResponse` after the stream was closed, or for
+/// room on a stream the consumer stopped reading; a consumer that takes
+/// longer counts as failed (its events are sent again).
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the sink thread sends.
@@ -120,19 +121,24 @@ impl ConsumeTask {
         }
         let mut open = true;
         for event in &s.unconfirmed {
-            if req_tx.send(event.clone()).await.is_err() {
-                open = false; // the call ended: its result says why
-                break;
+            match put(&req_tx, event.clone()).await {
+                Put::Sent => {}
+                Put::Closed => {
+                    open = false; // the call ended: its result says why
+                    break;
+                }
+                Put::Stalled => return stalled(call),
             }
         }
         // A retry stream carries exactly the events that failed, so their attempts count true.
         while open && !retry && s.unconfirmed.len() < self.stream_events && Instant::now() < deadline {
             if let Some(event) = s.pending.pop_front() {
-                if req_tx.send(event.clone()).await.is_ok() {
-                    s.unconfirmed.push(event);
-                } else {
-                    s.pending.push_front(event);
-                    open = false;
+                // Unconfirmed from now on, whatever happens to the stream.
+                s.unconfirmed.push(event.clone());
+                match put(&req_tx, event).await {
+                    Put::Sent => {}
+                    Put::Closed => open = false,
+                    Put::Stalled => return stalled(call),
                 }
                 continue;
             }
@@ -251,9 +257,39 @@ impl ConsumeTask {
     }
 }
 
-type CallResult = Result<Result<tonic::Response<pb::ConsumeResponse>, tonic::Status>, tokio::task::JoinError>;
+/// How putting one event on a stream went.
+enum Put {
+    Sent,
+    /// The call already ended (its result says why).
+    Closed,
+    /// The consumer stopped reading for [`CONFIRM_TIMEOUT`].
+    Stalled,
+}
 
-fn outcome(result: CallResult) -> Result<pb::ConsumeResponse, String> {
+/// Puts one event on the stream. Waiting for room has a deadline, so a
+/// consumer that stops reading cannot block the sink forever; the timer is
+/// only armed when the buffer is full.
+async fn put(tx: &mpsc::Sender<pb::Event>, event: pb::Event) -> Put {
+    let event = match tx.try_send(event) {
+        Ok(()) => return Put::Sent,
+        Err(mpsc::error::TrySendError::Closed(_)) => return Put::Closed,
+        Err(mpsc::error::TrySendError::Full(event)) => event,
+    };
+    match tokio::time::timeout(CONFIRM_TIMEOUT, tx.send(event)).await {
+        Ok(Ok(())) => Put::Sent,
+        Ok(Err(_)) => Put::Closed,
+        Err(_) => Put::Stalled,
+    }
+}
+
+fn stalled(call: tokio::task::JoinHandle<CallResult>) -> Attempt {
+    call.abort();
+    Attempt::Failed(format!("the consumer read nothing for {CONFIRM_TIMEOUT:?}"))
+}
+
+type CallResult = Result<tonic::Response<pb::ConsumeResponse>, tonic::Status>;
+
+fn outcome(result: Result<CallResult, tokio::task::JoinError>) -> Result<pb::ConsumeResponse, String> {
     match result {
         Ok(Ok(response)) => Ok(response.into_inner()),
         Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
@@ -261,10 +297,10 @@ fn outcome(result: CallResult) -> Result<pb::ConsumeResponse, String> {
     }
 }
 
-fn confirmed(result: CallResult) -> Attempt {
+fn confirmed(result: Result<CallResult, tokio::task::JoinError>) -> Attempt {
     outcome(result).map_or_else(Attempt::Failed, Attempt::Confirmed)
 }
 
-fn early(result: CallResult) -> Attempt {
+fn early(result: Result<CallResult, tokio::task::JoinError>) -> Attempt {
     outcome(result).map_or_else(Attempt::Failed, Attempt::EndedEarly)
 }
