@@ -7,10 +7,16 @@
 //! - [`io`]: the tokio runtime every gRPC client and server of the process runs on,
 //!   so blocking connector threads and actors never drive sockets themselves.
 //! - [`remote`]: dialing a remote component: endpoint, TLS, per-call headers, backoff.
+//! - [`source`]: the `type: grpc` source, resuming after drops with [`resume`]'s window.
+//! - [`sink`]: the `type: grpc` sink; its streams in [`consume_task`], what a
+//!   `ConsumeResponse` means in [`consume_reply`].
 
+pub mod consume_reply;
+mod consume_task;
 pub mod io;
 pub mod mapping;
 pub mod remote;
+pub mod resume;
 pub mod sink;
 pub mod source;
 pub mod subscribers;

@@ -50,6 +50,12 @@ pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
 pub const CIRCUIT_BREAKER_STATE: &str = "flowctl_circuit_breaker_state";
 /// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`).
 pub const MODULE_CACHE: &str = "flowctl_module_cache_total";
+/// Reconnects of a gRPC source or sink after its stream or connection failed. Label: `component`.
+pub const GRPC_RECONNECTS: &str = "flowctl_grpc_reconnects_total";
+/// Events a gRPC source dropped after a resume because it had delivered them already. Label: `component`.
+pub const GRPC_DUPLICATES_DROPPED: &str = "flowctl_grpc_duplicates_dropped_total";
+/// Events a gRPC sink sent again on a new stream after a stream failed unconfirmed. Label: `component`.
+pub const GRPC_RESENT: &str = "flowctl_grpc_resent_total";
 /// Build information, value 1. Labels: `version`, `wasmtime`.
 pub const BUILD_INFO: &str = "flowctl_build_info";
 
@@ -140,6 +146,24 @@ pub const CATALOG: &[MetricDef] = &[
         "1 for a version's current circuit-breaker state (closed, open, half_open), 0 for the others.",
     ),
     def(MODULE_CACHE, Kind::Counter, &["result"], "Module loads by compiled-code cache result (hit, miss, disabled)."),
+    def(
+        GRPC_RECONNECTS,
+        Kind::Counter,
+        &["component"],
+        "Reconnects of a gRPC source or sink after its stream or connection failed.",
+    ),
+    def(
+        GRPC_DUPLICATES_DROPPED,
+        Kind::Counter,
+        &["component"],
+        "Events a gRPC source dropped after a resume because they were delivered already.",
+    ),
+    def(
+        GRPC_RESENT,
+        Kind::Counter,
+        &["component"],
+        "Events a gRPC sink sent again after a stream failed before the consumer confirmed it.",
+    ),
     def(BUILD_INFO, Kind::Gauge, &["version", "wasmtime"], "Build information; the value is always 1."),
 ];
 
