@@ -7,7 +7,9 @@
 //! exactly all of them. Events are appended a chunk at a time, each once the
 //! readers have the previous one. Under `drop_oldest` and `disconnect` the slow
 //! subscriber does not read at all until the 49 others got everything: that
-//! they do is the proof that it did not stall them.
+//! they do is the proof that it did not stall them. Under `block` it stalls
+//! until its buffer is full and the others are seen held back, then reads
+//! with a sleep after every event, and everyone still gets everything.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -151,10 +153,11 @@ async fn read_until(
 /// How the slow subscriber is slow.
 #[derive(Clone, Copy)]
 enum Slow {
-    /// Sleeps this long after every event.
-    Sleeps(Duration),
-    /// Reads nothing until every other subscriber has every event.
+    /// Reads nothing until every other subscriber has every event, then reads fast.
     Stalls,
+    /// (`block`) Reads nothing until the test saw its full buffer hold the
+    /// pipeline back, then sleeps this long after every event.
+    StallsThenSleeps(Duration),
 }
 
 struct Outcome {
@@ -188,17 +191,16 @@ fn run(policy: &str, slow: Slow) -> Outcome {
     });
     let (slow_slot, slow_stream) = subscriptions.remove(0);
     let fast_slots: Vec<String> = subscriptions.iter().map(|(slot, _)| slot.clone()).collect();
-    let fast_done = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
     let slow_task = rt.spawn({
-        let fast_done = fast_done.clone();
+        let release = release.clone();
         async move {
-            match slow {
-                Slow::Sleeps(pause) => read(slow_stream, Some(pause), Arc::default()).await,
-                Slow::Stalls => {
-                    fast_done.notified().await;
-                    read(slow_stream, None, Arc::default()).await
-                }
-            }
+            release.notified().await;
+            let pause = match slow {
+                Slow::Stalls => None,
+                Slow::StallsThenSleeps(pause) => Some(pause),
+            };
+            read(slow_stream, pause, Arc::default()).await
         }
     });
     let progress: Vec<Arc<AtomicUsize>> = fast_slots.iter().map(|_| Arc::default()).collect();
@@ -208,11 +210,27 @@ fn run(policy: &str, slow: Slow) -> Outcome {
         .map(|((_, stream), progress)| rt.spawn(read(stream, None, progress.clone())))
         .collect();
 
-    for start in (0..EVENTS).step_by(CHUNK) {
-        append(&ws, start..start + CHUNK);
-        wait_until("the reading subscribers got the chunk", || {
-            progress.iter().all(|p| p.load(Ordering::SeqCst) >= start + CHUNK)
-        });
+    match slow {
+        Slow::Stalls => {
+            for start in (0..EVENTS).step_by(CHUNK) {
+                append(&ws, start..start + CHUNK);
+                wait_until("the reading subscribers got the chunk", || {
+                    progress.iter().all(|p| p.load(Ordering::SeqCst) >= start + CHUNK)
+                });
+            }
+        }
+        Slow::StallsThenSleeps(_) => {
+            // Nothing can be lost: all at once. The stalled subscriber's buffer
+            // fills, and then the others cannot get everything: the sink waits.
+            append(&ws, 0..EVENTS);
+            let slot = [("component", SINK), ("subscriber", slow_slot.as_str())];
+            wait_until("the stalled subscriber's buffer full", || {
+                value(&live.scrape().1, "flowctl_subscriber_buffer_depth", &slot) == Some(BUFFER as f64)
+            });
+            let most = progress.iter().map(|p| p.load(Ordering::SeqCst)).max().unwrap();
+            assert!(most < EVENTS, "a subscriber got every event while the slow one held the sink back");
+            release.notify_one();
+        }
     }
     let patience = tokio::time::Duration::from_secs(120);
     let fast = rt.block_on(async {
@@ -225,7 +243,7 @@ fn run(policy: &str, slow: Slow) -> Outcome {
         };
         tokio::time::timeout(patience, all).await.expect("the fast subscribers got stuck")
     });
-    fast_done.notify_one();
+    release.notify_one();
     let slow = rt.block_on(async { tokio::time::timeout(patience, slow_task).await.expect("the slow one hangs") });
     Outcome { slow_slot, slow: slow.unwrap(), fast_slots, fast, live, _rt: rt, _ws: ws }
 }
@@ -257,7 +275,7 @@ fn is_ordered_subsequence(got: &[String], expected: &[String]) -> bool {
 
 #[test]
 fn block_every_subscriber_even_the_slow_one_gets_every_event_in_order() {
-    let o = run("block", Slow::Sleeps(Duration::from_millis(1)));
+    let o = run("block", Slow::StallsThenSleeps(Duration::from_millis(1)));
     o.assert_fast_got_everything_in_order();
     assert!(o.slow.ids == ids(0..EVENTS), "the slow subscriber got {} events, not all in order", o.slow.ids.len());
     assert_eq!(o.metric("flowctl_subscriber_events_sent_total", &o.slow_slot), EVENTS as f64);

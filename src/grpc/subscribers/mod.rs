@@ -36,8 +36,9 @@ use crate::grpc::mapping::to_proto;
 
 pub use stream::SUBSCRIBER_HEADER;
 
-/// At the end, how long subscribers get to receive what waits for them.
-const DRAIN_GRACE: Duration = Duration::from_secs(10);
+/// At the end, how long subscribers get to receive what waits for them
+/// (inside the default 10 s shutdown grace, so the drain finishes before the process exits).
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// Then how long the server gets to close its connections before it is dropped.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 

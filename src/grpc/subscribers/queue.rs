@@ -142,7 +142,10 @@ impl Queue {
             }
             self.depth.set(0.0);
             drop(state);
-            self.room.notify_all();
+            // Only `block` writers wait for room; spare the others a futex wake per take.
+            if self.policy == SlowSubscriber::Block {
+                self.room.notify_all();
+            }
             return Taken::Events(n);
         }
         match state.ending {
