@@ -109,6 +109,8 @@ async fn subscribe(addr: SocketAddr) -> (String, Streaming<pb::Event>) {
 /// What one subscriber received, and how its stream ended (`None`: still open).
 struct Received {
     ids: Vec<String>,
+    /// The encoded size of each event received.
+    sizes: Vec<usize>,
     end: Option<Result<(), tonic::Status>>,
     /// Kept open until the test is done with `/metrics`.
     _stream: Streaming<pb::Event>,
@@ -126,11 +128,12 @@ async fn read_until(
     last: Option<String>,
     progress: Arc<AtomicUsize>,
 ) -> Received {
-    let mut ids = Vec::new();
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
     let end = loop {
         match stream.message().await {
             Ok(Some(event)) => {
                 let done = Some(&event.id) == last.as_ref();
+                sizes.push(prost::Message::encoded_len(&event));
                 ids.push(event.id);
                 progress.store(ids.len(), Ordering::SeqCst);
                 if done {
@@ -147,7 +150,7 @@ async fn read_until(
     if end.is_some() {
         progress.store(usize::MAX, Ordering::SeqCst);
     }
-    Received { ids, end, _stream: stream }
+    Received { ids, sizes, end, _stream: stream }
 }
 
 /// How the slow subscriber is slow.
@@ -283,6 +286,10 @@ fn block_every_subscriber_even_the_slow_one_gets_every_event_in_order() {
     let (_, scrape) = o.live.scrape();
     let connected = value(&scrape, "flowctl_subscribers_connected", &[("component", SINK)]);
     assert_eq!(connected, Some(SUBSCRIBERS as f64), "nobody was disconnected");
+    // Each event is encoded once, however many subscribers get it.
+    let encoded: usize = o.fast[0].sizes.iter().sum();
+    let bytes_out = value(&scrape, "flowctl_bytes_out_total", &[("component", SINK)]);
+    assert_eq!(bytes_out, Some(encoded as f64));
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub struct SubscriberServer {
     task: tokio::task::JoinHandle<()>,
     /// Reused across writes: the batch, encoded.
     encoded: Vec<Bytes>,
+    /// Bytes encoded so far, once per event however many subscribers get it.
+    bytes_encoded: u64,
 }
 
 impl SubscriberServer {
@@ -93,7 +95,7 @@ impl SubscriberServer {
         });
         tracing::info!(component = %id, local_addr = %local, buffer = config.buffer,
             slow_subscriber = config.slow_subscriber.name(), "serving flowctl.v1.SourceService to subscribers");
-        Ok(Self { id: id.to_owned(), hub, stop: Some(stop), stopped, task, encoded: Vec::new() })
+        Ok(Self { id: id.to_owned(), hub, stop: Some(stop), stopped, task, encoded: Vec::new(), bytes_encoded: 0 })
     }
 
     /// Ends every stream after what waits for it (bounded), then the server.
@@ -124,8 +126,14 @@ impl Sink for SubscriberServer {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
         self.encoded.clear();
         self.encoded.extend(events.iter().map(|e| Bytes::from(to_proto(e, &self.id).encode_to_vec())));
+        self.bytes_encoded += self.encoded.iter().map(|b| b.len() as u64).sum::<u64>();
         self.hub.publish(&self.encoded);
         Ok(())
+    }
+
+    /// `flowctl_bytes_out_total`: the encoded events, counted once (not per subscriber).
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.bytes_encoded)
     }
 
     /// Nothing to flush: events are in the subscribers' buffers as soon as `write` returns.

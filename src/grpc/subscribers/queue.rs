@@ -115,7 +115,10 @@ impl Queue {
             }
         };
         self.depth.set(state.events.len() as f64);
-        if let Some(waker) = state.waker.take() {
+        let waker = state.waker.take();
+        // Woken after unlocking, so the stream does not wake into a held lock.
+        drop(state);
+        if let Some(waker) = waker {
             waker.wake();
         }
         outcome
