@@ -179,3 +179,7 @@ impl Hub {
         receiving
     }
 }
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;
