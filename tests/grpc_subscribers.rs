@@ -381,3 +381,27 @@ fn a_taken_listen_address_fails_the_run_naming_it() {
     assert_ne!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains(&addr), "the error names {addr}:\n{}", run.stderr);
 }
+
+/// Under `block`, a subscriber that stays connected and never reads holds the
+/// pipeline, but not the shutdown: SIGTERM still ends the run once the
+/// shutdown grace has passed.
+#[test]
+fn a_subscriber_that_never_reads_does_not_hold_the_shutdown_forever() {
+    let ws = Workspace::new();
+    let file = pipeline(&ws, "127.0.0.1:0", "block", 16);
+    let text = std::fs::read_to_string(&file).unwrap().replace("spec:", "spec:\n  settings: {shutdown_grace: 1s}");
+    std::fs::write(&file, text).unwrap();
+    let live = Live::start(&ws, &file);
+    let addr = grpc_addr(&live);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (slot, _stream) = rt.block_on(subscribe(addr));
+    append(&ws, 0..EVENTS);
+    let depth = [("component", SINK), ("subscriber", slot.as_str())];
+    wait_until("the idle subscriber's buffer full", || {
+        value(&live.scrape().1, "flowctl_subscriber_buffer_depth", &depth) == Some(16.0)
+    });
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done_tx.send(live.stop()).unwrap());
+    let run = done.recv_timeout(PATIENCE).expect("flowctl run did not exit after SIGTERM");
+    assert!(run.stderr.contains("grace period expired"), "{}", run.stderr);
+}
