@@ -58,6 +58,16 @@ pub const GRPC_DUPLICATES_DROPPED: &str = "flowctl_grpc_duplicates_dropped_total
 pub const GRPC_RESENT: &str = "flowctl_grpc_resent_total";
 /// Build information, value 1. Labels: `version`, `wasmtime`.
 pub const BUILD_INFO: &str = "flowctl_build_info";
+/// Events a `grpc_server` sink took from a subscriber's buffer to send. Labels: `component`, `subscriber`.
+pub const SUBSCRIBER_EVENTS_SENT: &str = "flowctl_subscriber_events_sent_total";
+/// Events dropped from a subscriber's full buffer (`drop_oldest`). Labels: `component`, `subscriber`.
+pub const SUBSCRIBER_EVENTS_DROPPED: &str = "flowctl_subscriber_events_dropped_total";
+/// Subscribers disconnected for slowness (`disconnect`). Labels: `component`, `subscriber`.
+pub const SUBSCRIBER_DISCONNECTS: &str = "flowctl_subscriber_slow_disconnects_total";
+/// Events waiting in a subscriber's buffer. Labels: `component`, `subscriber`.
+pub const SUBSCRIBER_BUFFER_DEPTH: &str = "flowctl_subscriber_buffer_depth";
+/// Subscribers a `grpc_server` sink is writing to. Label: `component`.
+pub const SUBSCRIBERS_CONNECTED: &str = "flowctl_subscribers_connected";
 
 /// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +102,8 @@ const fn def(name: &'static str, kind: Kind, labels: &'static [&'static str], he
 }
 
 const COMPONENT: &[&str] = &["pipeline", "component", "version"];
+/// A `grpc_server` subscriber's series: `subscriber` is a slot number, reused (see docs).
+const SUBSCRIBER: &[&str] = &["component", "subscriber"];
 
 /// Every engine metric (guest metrics are named by guests, under [`GUEST_METRIC_PREFIX`]).
 pub const CATALOG: &[MetricDef] = &[
@@ -165,6 +177,26 @@ pub const CATALOG: &[MetricDef] = &[
         "Events a gRPC sink sent again after a stream failed before the consumer confirmed it.",
     ),
     def(BUILD_INFO, Kind::Gauge, &["version", "wasmtime"], "Build information; the value is always 1."),
+    def(
+        SUBSCRIBER_EVENTS_SENT,
+        Kind::Counter,
+        SUBSCRIBER,
+        "Events a grpc_server sink took from a subscriber's buffer to send to it.",
+    ),
+    def(
+        SUBSCRIBER_EVENTS_DROPPED,
+        Kind::Counter,
+        SUBSCRIBER,
+        "Events dropped unsent from a subscriber's full buffer (slow_subscriber: drop_oldest).",
+    ),
+    def(
+        SUBSCRIBER_DISCONNECTS,
+        Kind::Counter,
+        SUBSCRIBER,
+        "Subscribers whose stream ended with RESOURCE_EXHAUSTED (slow_subscriber: disconnect).",
+    ),
+    def(SUBSCRIBER_BUFFER_DEPTH, Kind::Gauge, SUBSCRIBER, "Events waiting in a subscriber's buffer."),
+    def(SUBSCRIBERS_CONNECTED, Kind::Gauge, &["component"], "Subscribers a grpc_server sink is writing to."),
 ];
 
 /// The catalog entry of `name`.
