@@ -7,10 +7,12 @@
 //! - [`io`]: the tokio runtime every gRPC client and server of the process runs on,
 //!   so blocking connector threads and actors never drive sockets themselves.
 //! - [`remote`]: dialing a remote component: endpoint, TLS, per-call headers, backoff.
+//! - [`serve`]: `flowctl serve`: one WASM module as a `ProcessorService`, with health and reflection.
 
 pub mod io;
 pub mod mapping;
 pub mod remote;
+pub mod serve;
 pub mod sink;
 pub mod source;
 pub mod subscribers;

@@ -1,0 +1,177 @@
+//! `flowctl serve` on the real binary and real loopback sockets: a tonic
+//! client and a Python grpcio peer stream events through `Process`; the
+//! module file is replaced mid-stream; failing events come back marked;
+//! SIGTERM lets an open stream finish.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod serve_common;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use flowctl::grpc::pb;
+use serve_common::*;
+use tokio_stream::wrappers::ReceiverStream;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_come_back_intact_in_order_with_health_reflection_and_metrics() {
+    let served = Served::start(&guest("passthrough"), &[]);
+    let mut client = served.client().await;
+
+    let info = client.get_info(()).await.unwrap().into_inner();
+    assert_eq!((info.name.as_str(), info.r#type), ("passthrough", pb::ComponentType::Processor as i32));
+    assert_eq!(info.endpoint, served.addr);
+    let version = info.version.clone();
+    assert_eq!(version, short_hash(&std::fs::read(guest("passthrough")).unwrap()));
+    let health = client.health_check(pb::HealthCheckRequest { include_details: true }).await.unwrap();
+    assert_eq!(health.get_ref().status, pb::HealthStatus::Healthy as i32);
+
+    assert_eq!(served.grpc_health("").await, "Serving");
+    assert_eq!(served.grpc_health("flowctl.v1.ProcessorService").await, "Serving");
+    let services = served.reflection_v1_services().await;
+    assert!(services.contains(&"flowctl.v1.ProcessorService".to_string()), "{services:?}");
+    assert!(services.contains(&"grpc.health.v1.Health".to_string()), "{services:?}");
+
+    let sent: Vec<pb::Event> = (0..10_000).map(wire_event).collect();
+    let outputs = client.process(tokio_stream::iter(sent.clone())).await.unwrap().into_inner();
+    let got = collect(outputs).await;
+    assert_eq!(got.len(), sent.len());
+    for (i, (a, b)) in sent.iter().zip(&got).enumerate() {
+        assert_intact(a, b, i);
+        assert_eq!(b.metadata.get("flowctl.module_version"), Some(&version), "event {i}");
+    }
+
+    let metrics = served.metrics();
+    let labels = [("pipeline", "serve"), ("component", "passthrough")];
+    assert_eq!(metric(&metrics, "flowctl_events_received_total", &labels), 10_000.0);
+    assert_eq!(metric(&metrics, "flowctl_events_emitted_total", &labels), 10_000.0);
+    assert_eq!(metric(&metrics, "flowctl_events_dead_lettered_total", &labels), 0.0);
+    assert_eq!(served.stop(), Some(0), "{}", served.log());
+}
+
+#[test]
+fn a_python_grpcio_peer_with_its_own_stubs_gets_every_event_back_intact() {
+    // The script builds the venv and the stubs when missing: a fresh machine needs only python3 and PyPI.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let setup = Command::new(format!("{root}/scripts/python-grpc.sh")).output().unwrap();
+    assert!(setup.status.success(), "scripts/python-grpc.sh failed:\n{}", String::from_utf8_lossy(&setup.stderr));
+    let python = String::from_utf8(setup.stdout).unwrap().trim().to_string();
+
+    // Started like flowctl's process driver starts components: no --listen, PORT set.
+    let port = free_addr().rsplit(':').next().unwrap().to_string();
+    let served = Served::start_with(&guest("passthrough"), &[], &[("PORT", &port)]);
+    assert_eq!(served.addr, format!("127.0.0.1:{port}"));
+    let peer = Command::new(python)
+        .arg(format!("{root}/tests/peers/process_client.py"))
+        .args(["--addr", &served.addr, "--events", "10000"])
+        .env("PYTHONPATH", format!("{root}/target/python-grpc/gen"))
+        .output()
+        .unwrap();
+    assert!(
+        peer.status.success(),
+        "python peer failed:\n{}\n{}\nflowctl log:\n{}",
+        String::from_utf8_lossy(&peer.stdout),
+        String::from_utf8_lossy(&peer.stderr),
+        served.log()
+    );
+    let metrics = served.metrics();
+    assert_eq!(metric(&metrics, "flowctl_events_emitted_total", &[("component", "passthrough")]), 10_000.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_the_module_mid_stream_loses_and_repeats_nothing_and_changes_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("m.wasm");
+    let variants: Vec<Vec<u8>> = (0..3).map(|i| variant(&guest("passthrough"), &format!("serve-{i}"))).collect();
+    let hashes: Vec<String> = variants.iter().map(|v| short_hash(v)).collect();
+    std::fs::write(&module, &variants[0]).unwrap();
+    let served = Served::start(&module, &["--batch", "64"]);
+    let mut client = served.client().await;
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::Event>(256);
+    let mut outputs = client.process(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut stream = Lockstep { tx, sent: 0, got: Vec::new() };
+    stream.round(&mut outputs).await;
+
+    // Rename over (a deploy tool), then copy over the same inode (like `cp`).
+    let tmp = dir.path().join("m.wasm.tmp");
+    std::fs::write(&tmp, &variants[1]).unwrap();
+    std::fs::rename(&tmp, &module).unwrap();
+    stream.until_version(&mut outputs, &hashes[1]).await;
+    std::fs::write(&tmp, &variants[2]).unwrap();
+    std::fs::copy(&tmp, &module).unwrap();
+    stream.until_version(&mut outputs, &hashes[2]).await;
+    stream.round(&mut outputs).await;
+    let Lockstep { tx, sent, mut got } = stream;
+    drop(tx); // half-close: the server finishes and ends the stream
+    got.extend(collect(outputs).await);
+
+    let ids: Vec<&str> = got.iter().map(|e| e.id.as_str()).collect();
+    let expected: Vec<String> = (0..sent).map(|i| wire_event(i).id).collect();
+    assert_eq!(ids, expected, "every event exactly once, in order");
+    // Versions never go back within a stream: old, then new, then newer.
+    let rank: Vec<usize> = got
+        .iter()
+        .map(|e| hashes.iter().position(|h| Some(h) == e.metadata.get("flowctl.module_version")).unwrap())
+        .collect();
+    assert!(rank.windows(2).all(|w| w[0] <= w[1]), "version went back: {rank:?}");
+    assert_eq!(rank.iter().copied().collect::<HashSet<_>>().len(), 3, "all three versions served");
+
+    let metrics = served.metrics();
+    assert_eq!(metric(&metrics, "flowctl_module_reloads_total", &[("component", "m"), ("result", "ok")]), 2.0);
+    assert_eq!(metric(&metrics, "flowctl_events_received_total", &[("component", "m")]), sent as f64);
+    let on_last = metric(&metrics, "flowctl_events_emitted_total", &[("component", "m"), ("version", &hashes[2])]);
+    assert!(on_last > 0.0, "{metrics}");
+    assert!(served.log().contains("module reloaded"), "{}", served.log());
+    assert_eq!(served.stop(), Some(0), "{}", served.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_events_come_back_marked_in_their_place_and_the_stream_goes_on() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let trap = std::path::PathBuf::from(format!("{root}/tests/guests/trap_on_odd.wat"));
+    let traps = Served::start(&trap, &["--name", "odd"]);
+    let guest_errors = Served::start(&guest("failing"), &["--config", r#"{"fail_every": 5}"#]);
+
+    let sent: Vec<pb::Event> = (0..60).map(|i| pb::Event { id: format!("e{i}"), ..wire_event(i) }).collect();
+    for (served, fails, kind) in [
+        (&traps, (|i: usize| !i.is_multiple_of(2)) as fn(usize) -> bool, "trap"),
+        (&guest_errors, |i: usize| i.is_multiple_of(5), "guest_error"),
+    ] {
+        let mut client = served.client().await;
+        let got = collect(client.process(tokio_stream::iter(sent.clone())).await.unwrap().into_inner()).await;
+        assert_eq!(got.len(), sent.len(), "one answer per event, failed or not");
+        for (i, (a, b)) in sent.iter().zip(&got).enumerate() {
+            assert_intact(a, b, i);
+            let error_kind = b.metadata.get("flowctl.error_kind").map(String::as_str);
+            assert_eq!(error_kind, fails(i).then_some(kind), "event {i}: {:?}", b.metadata);
+            assert_eq!(b.metadata.contains_key("flowctl.error"), fails(i), "event {i}");
+        }
+        let failed = sent.len() - (0..sent.len()).filter(|i| !fails(*i)).count();
+        let metrics = served.metrics();
+        let labels = [("pipeline", "serve"), ("kind", kind)];
+        assert_eq!(metric(&metrics, "flowctl_events_dead_lettered_total", &labels), failed as f64, "{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_open_stream_finish_then_exits_zero() {
+    let served = Served::start(&guest("passthrough"), &[]);
+    let mut client = served.client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::Event>(256);
+    let mut outputs = client.process(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut stream = Lockstep { tx, sent: 0, got: Vec::new() };
+    stream.round(&mut outputs).await;
+
+    served.signal(libc::SIGTERM);
+    wait_for(Duration::from_secs(30), "the shutdown to begin", || served.log().contains("shutting down").then_some(()));
+    // No new calls are taken, but the open stream still runs to its end.
+    stream.round(&mut outputs).await;
+    let Lockstep { tx, sent, mut got } = stream;
+    drop(tx);
+    got.extend(collect(outputs).await);
+    assert_eq!(got.len(), sent);
+    assert_eq!(served.wait(), Some(0), "{}", served.log());
+}
