@@ -1,7 +1,7 @@
 //! `flowctl serve` on the real binary and real loopback sockets: a tonic
 //! client and a Python grpcio peer stream events through `Process`; the
 //! module file is replaced mid-stream; failing events come back marked;
-//! SIGTERM lets an open stream finish.
+//! SIGTERM lets an open stream finish; a control plane sees it register.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -9,11 +9,14 @@ mod serve_common;
 
 use std::collections::HashSet;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flowctl::grpc::pb;
+use flowctl::grpc::pb::control_plane_service_server::{ControlPlaneService, ControlPlaneServiceServer};
 use serve_common::*;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_come_back_intact_in_order_with_health_reflection_and_metrics() {
@@ -174,4 +177,93 @@ async fn sigterm_lets_an_open_stream_finish_then_exits_zero() {
     got.extend(collect(outputs).await);
     assert_eq!(got.len(), sent);
     assert_eq!(served.wait(), Some(0), "{}", served.log());
+}
+
+/// A control plane that records what components tell it, and forgets the
+/// first registration (its first heartbeat gets `NOT_FOUND`).
+#[derive(Clone, Default)]
+struct RecordingPlane {
+    calls: Arc<Mutex<Vec<String>>>,
+    registered: Arc<Mutex<Vec<pb::RegisterRequest>>>,
+}
+
+#[tonic::async_trait]
+impl ControlPlaneService for RecordingPlane {
+    async fn register_component(
+        &self,
+        r: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let mut registered = self.registered.lock().unwrap();
+        registered.push(r.into_inner());
+        let service_id = format!("svc-{}", registered.len());
+        self.calls.lock().unwrap().push(format!("register {service_id}"));
+        Ok(Response::new(pb::RegisterResponse { service_id, ..Default::default() }))
+    }
+    async fn unregister_component(&self, r: Request<pb::UnregisterRequest>) -> Result<Response<()>, Status> {
+        self.calls.lock().unwrap().push(format!("unregister {}", r.into_inner().service_id));
+        Ok(Response::new(()))
+    }
+    async fn heartbeat(&self, r: Request<pb::HeartbeatRequest>) -> Result<Response<()>, Status> {
+        let r = r.into_inner();
+        self.calls.lock().unwrap().push(format!("heartbeat {} {}", r.service_id, r.status));
+        match r.service_id.as_str() {
+            "svc-1" => Err(Status::not_found("no such service")),
+            _ => Ok(Response::new(())),
+        }
+    }
+    async fn discover_components(
+        &self,
+        _: Request<pb::DiscoverRequest>,
+    ) -> Result<Response<pb::ListComponentsResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn get_component_status(
+        &self,
+        _: Request<pb::ComponentStatusRequest>,
+    ) -> Result<Response<pb::ComponentStatus>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+    async fn list_components(
+        &self,
+        _: Request<pb::ListComponentsRequest>,
+    ) -> Result<Response<pb::ListComponentsResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_enable_flowctl_it_registers_heartbeats_re_registers_and_unregisters() {
+    let plane = RecordingPlane::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plane_addr = listener.local_addr().unwrap().to_string();
+    let server = tonic::transport::Server::builder()
+        .add_service(ControlPlaneServiceServer::new(plane.clone()))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    tokio::spawn(server);
+
+    let env =
+        [("ENABLE_FLOWCTL", "true"), ("FLOWCTL_ENDPOINT", plane_addr.as_str()), ("FLOWCTL_COMPONENT_ID", "legacy-7")];
+    let served = Served::start_with(&guest("passthrough"), &["--heartbeat", "100ms"], &env);
+    let healthy = pb::HealthStatus::Healthy as i32;
+    wait_for(LONG, "two heartbeats after registering again", || {
+        let calls = plane.calls.lock().unwrap();
+        (calls.iter().filter(|c| **c == format!("heartbeat svc-2 {healthy}")).count() >= 2).then_some(())
+    });
+    let registered = plane.registered.lock().unwrap().clone();
+    let component = registered[0].component.clone().unwrap();
+    assert_eq!(registered[0].component_id, "legacy-7");
+    assert_eq!((component.id.as_str(), component.name.as_str()), ("legacy-7", "passthrough"));
+    assert_eq!(
+        (component.r#type, component.endpoint.as_str()),
+        (pb::ComponentType::Processor as i32, served.addr.as_str())
+    );
+    assert_eq!(served.client().await.get_info(()).await.unwrap().into_inner().id, "legacy-7");
+
+    assert_eq!(served.stop(), Some(0), "{}", served.log());
+    let calls = plane.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls[..3],
+        ["register svc-1".to_string(), format!("heartbeat svc-1 {healthy}"), "register svc-2".into()]
+    );
+    assert_eq!(calls.last().map(String::as_str), Some("unregister svc-2"), "{calls:?}");
 }

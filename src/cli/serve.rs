@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use super::module_opts::ModuleOptions;
 use crate::config::units;
+use crate::grpc::serve::register::ControlPlane;
 use crate::grpc::serve::{self, Batching, Ending, Prepared, ServeSettings};
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::telemetry::{Health, LogFormat, MetricsServer};
@@ -40,6 +41,9 @@ pub struct Args {
     /// Do not reload the module when its file is replaced.
     #[arg(long)]
     pub no_hot_reload: bool,
+    /// Time between heartbeats to the control plane (when `ENABLE_FLOWCTL=true`).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub heartbeat: String,
     #[command(flatten)]
     pub module_options: ModuleOptions,
 }
@@ -54,8 +58,14 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
     crate::telemetry::logging::init(log_level.as_deref().unwrap_or("info"), log_format);
     let listen = listen_addr(args.listen, std::env::var("PORT").ok().as_deref())?;
     let grace = units::parse_duration(&args.grace).with_context(|| format!("--grace {}", args.grace))?;
+    let heartbeat =
+        units::parse_duration(&args.heartbeat).with_context(|| format!("--heartbeat {}", args.heartbeat))?;
     let spec = args.module_options.spec(&args.module)?;
     let name = spec.name.clone();
+    // Set by flowctl's process driver for the component it started.
+    let component_id = env("FLOWCTL_COMPONENT_ID");
+    let control_plane = control_plane(env("ENABLE_FLOWCTL"), env("FLOWCTL_ENDPOINT"), component_id.as_deref(), &name)?
+        .map(|(endpoint, component_id)| ControlPlane { endpoint, component_id, heartbeat });
 
     let metrics = crate::telemetry::exporter::install().context("cannot install the Prometheus recorder")?;
     let health = Health::new();
@@ -66,12 +76,12 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
     let settings = ServeSettings {
         module: args.module.clone(),
         spec,
-        // Set by flowctl's process driver for the component it started.
-        component_id: std::env::var("FLOWCTL_COMPONENT_ID").ok().filter(|id| !id.is_empty()),
+        component_id,
         pool: args.pool,
         batching: Batching { max_batch: args.batch, in_flight: args.in_flight },
         hot_reload: !args.no_hot_reload,
         grace,
+        control_plane,
     };
     let prepared = Prepared::load(&runtime, settings)?;
     // Bound after the module loaded: a client that can connect gets served.
@@ -100,6 +110,25 @@ fn listen_addr(listen: Option<SocketAddr>, port: Option<&str>) -> anyhow::Result
     Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// A set, non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where to register and under which id, when `ENABLE_FLOWCTL` is true.
+fn control_plane(
+    enable: Option<String>,
+    endpoint: Option<String>,
+    component_id: Option<&str>,
+    name: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    if !enable.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
+        return Ok(None);
+    }
+    let endpoint = endpoint.context("ENABLE_FLOWCTL=true needs FLOWCTL_ENDPOINT (the control plane's address)")?;
+    Ok(Some((endpoint, component_id.unwrap_or(name).to_owned())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +140,16 @@ mod tests {
         assert_eq!(listen_addr(None, Some("50053")).expect("port").to_string(), "127.0.0.1:50053");
         assert!(listen_addr(None, None).expect_err("neither").to_string().contains("--listen"));
         assert!(listen_addr(None, Some("http")).is_err());
+    }
+
+    #[test]
+    fn registration_only_when_enabled_and_an_endpoint_is_given() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(control_plane(None, some("cp:1"), None, "m").expect("off"), None);
+        assert_eq!(control_plane(some("false"), some("cp:1"), None, "m").expect("off"), None);
+        let on = control_plane(some("true"), some("cp:1"), Some("c7"), "m").expect("on");
+        assert_eq!(on, Some(("cp:1".to_owned(), "c7".to_owned())));
+        assert_eq!(control_plane(some("TRUE"), some("cp:1"), None, "m").expect("on"), some("cp:1").zip(some("m")));
+        assert!(control_plane(some("true"), None, None, "m").is_err());
     }
 }

@@ -7,6 +7,7 @@
 //! - [`stream`]: one `Process` call: batching, pipelining, in-order outputs.
 //! - [`pool`]: the worker threads that run the module, and the failed-event marking.
 //! - [`metrics`]: the engine's metric names, recorded per batch by the workers.
+//! - [`register`]: registration and heartbeats with a control plane (process-driver contract).
 //!
 //! The module is held by a [`ProcessorControl`] with one version, like a
 //! pipeline's processor, so hot reload is the engine's own ([`crate::reload`]):
@@ -15,6 +16,7 @@
 
 pub mod metrics;
 pub mod pool;
+pub mod register;
 pub mod service;
 pub mod stream;
 
@@ -72,6 +74,8 @@ pub struct ServeSettings {
     pub hot_reload: bool,
     /// How long open streams may take to finish after the shutdown signal.
     pub grace: Duration,
+    /// Register with this control plane (`ENABLE_FLOWCTL=true`).
+    pub control_plane: Option<register::ControlPlane>,
 }
 
 /// A loaded module with its workers and reload watch, ready to serve.
@@ -149,6 +153,10 @@ pub async fn serve(
         endpoint: endpoint.to_string(),
     };
     let service = ModuleService::new(identity, prepared.pool.clone(), prepared.control.shared(), settings.batching);
+    let registration = settings.control_plane.clone().and_then(|plane| {
+        let status = service.clone();
+        register::Registration::start(plane, service.info(), move || status.status_metrics())
+    });
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ProcessorServiceServer<ModuleService>>().await;
     let reflection = || {
@@ -178,22 +186,26 @@ pub async fn serve(
         "serving {PROCESSOR_SERVICE}, grpc.health.v1 and reflection"
     );
     tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return result.map(|()| Ending::Drained).map_err(ServeError::from),
-        () = shutdown => {}
-    }
-    tracing::info!(grace = ?settings.grace, "shutting down: no new streams; open streams may finish");
-    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-    health.set_not_serving::<ProcessorServiceServer<ModuleService>>().await;
-    let _ = stop.send(());
-    let ending = match tokio::time::timeout(settings.grace, &mut server).await {
-        Ok(result) => result.map(|()| Ending::Drained)?,
-        Err(_) => {
-            tracing::warn!(grace = ?settings.grace, "grace period over with streams still open: cutting them");
-            Ending::GraceExpired
+    let ending = tokio::select! {
+        result = &mut server => result.map(|()| Ending::Drained).map_err(ServeError::from),
+        () = shutdown => {
+            tracing::info!(grace = ?settings.grace, "shutting down: no new streams; open streams may finish");
+            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+            health.set_not_serving::<ProcessorServiceServer<ModuleService>>().await;
+            let _ = stop.send(());
+            match tokio::time::timeout(settings.grace, &mut server).await {
+                Ok(result) => result.map(|()| Ending::Drained).map_err(ServeError::from),
+                Err(_) => {
+                    tracing::warn!(grace = ?settings.grace, "grace period over with streams still open: cutting them");
+                    Ok(Ending::GraceExpired)
+                }
+            }
         }
     };
-    Ok(ending)
+    if let Some(registration) = registration {
+        registration.stop().await;
+    }
+    ending
 }
 
 /// The full names clients (and `grpcurl`) use.

@@ -48,20 +48,16 @@ impl ModuleService {
     fn version(&self) -> String {
         current_module(&self.inner.versions.load()).map(|m| m.version().to_owned()).unwrap_or_default()
     }
-}
 
-#[tonic::async_trait]
-impl pb::processor_service_server::ProcessorService for ModuleService {
-    async fn get_info(&self, _: Request<()>) -> Result<Response<pb::ComponentInfo>, Status> {
+    /// What `GetInfo` answers (and what registration with a control plane sends).
+    pub fn info(&self) -> pb::ComponentInfo {
         let identity = &self.inner.identity;
-        let versions = self.inner.versions.load();
-        let module = current_module(&versions);
         let mut metadata = HashMap::new();
-        if let Some(module) = module {
+        if let Some(module) = current_module(&self.inner.versions.load()) {
             metadata.insert("sha256".to_owned(), module.sha256().to_owned());
         }
         metadata.insert("runtime".to_owned(), format!("flowctl {}", env!("CARGO_PKG_VERSION")));
-        Ok(Response::new(pb::ComponentInfo {
+        pb::ComponentInfo {
             id: identity.id.clone(),
             name: identity.name.clone(),
             description: format!("WASM module {} served by flowctl", identity.name),
@@ -71,7 +67,22 @@ impl pb::processor_service_server::ProcessorService for ModuleService {
             output_event_types: Vec::new(),
             endpoint: identity.endpoint.clone(),
             metadata,
-        }))
+        }
+    }
+
+    /// Open streams and the running version (`HealthCheck` details, heartbeats).
+    pub fn status_metrics(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("open_streams".to_owned(), self.inner.open_streams.load(Relaxed).to_string()),
+            ("module_version".to_owned(), self.version()),
+        ])
+    }
+}
+
+#[tonic::async_trait]
+impl pb::processor_service_server::ProcessorService for ModuleService {
+    async fn get_info(&self, _: Request<()>) -> Result<Response<pb::ComponentInfo>, Status> {
+        Ok(Response::new(self.info()))
     }
 
     async fn health_check(
@@ -84,8 +95,7 @@ impl pb::processor_service_server::ProcessorService for ModuleService {
         let mut metrics = HashMap::new();
         let mut components = Vec::new();
         if request.get_ref().include_details {
-            metrics.insert("open_streams".to_owned(), self.inner.open_streams.load(Relaxed).to_string());
-            metrics.insert("module_version".to_owned(), version.clone());
+            metrics = self.status_metrics();
             components.push(pb::ComponentHealth {
                 component_name: self.inner.identity.name.clone(),
                 status: pb::HealthStatus::Healthy as i32,
