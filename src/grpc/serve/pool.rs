@@ -122,6 +122,7 @@ fn run_batch(slot: &mut InstanceSlot, wire: Vec<pb::Event>, context: &WorkerCont
     };
     let module = slot.module().clone();
     let mut outputs = Vec::with_capacity(events.len());
+    let mut first_failure = None;
     for (event, result) in events.iter().zip(results) {
         match result {
             Ok(outs) => {
@@ -130,17 +131,25 @@ fn run_batch(slot: &mut InstanceSlot, wire: Vec<pb::Event>, context: &WorkerCont
                 outputs.extend(outs.iter().map(|e| to_proto(e, &context.source_component_id)));
             }
             Err(err) => {
-                tracing::warn!(
-                    processor = %context.processor,
-                    version = module.version(),
-                    event = %event.id,
-                    kind = err.kind(),
-                    "event failed, sent back marked with {ERROR_KEY}: {err}"
-                );
+                tracing::debug!(processor = %context.processor, version = module.version(), event = %event.id, kind = err.kind(), "event failed: {err}");
                 counts.failed.push(err.kind());
                 outputs.push(failed(event, &err, module.version(), context));
+                first_failure.get_or_insert((event.id.as_str(), err));
             }
         }
+    }
+    // One line per batch, not per event: a module failing everything must not flood the log.
+    if let Some((event, err)) = first_failure {
+        tracing::warn!(
+            processor = %context.processor,
+            version = module.version(),
+            failed = counts.failed.len(),
+            event,
+            kind = err.kind(),
+            "{} of {} events failed and were sent back marked with {ERROR_KEY}; the first, {event}: {err}",
+            counts.failed.len(),
+            counts.received,
+        );
     }
     (outputs, counts)
 }
