@@ -20,8 +20,10 @@ import time
 
 import grpc
 from google.protobuf import empty_pb2
+from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 from flowctl.v1 import common_pb2, processor_pb2_grpc
 
@@ -136,6 +138,16 @@ def check_reflection(channel):
         names.extend(s.name for s in response.list_services_response.service)
     if SERVICE not in names:
         return [f"reflection lists {names}, not {SERVICE}"]
+    # Resolve the service and its message types through reflection alone, as
+    # grpcurl does (this needs the google/protobuf imports served too).
+    pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    methods = {m.name: m for m in pool.FindServiceByName(SERVICE).methods}
+    process = methods.get("Process")
+    if process is None or not (process.client_streaming and process.server_streaming):
+        return [f"reflection describes {SERVICE} without a bidirectional Process: {sorted(methods)}"]
+    fields = [f.name for f in process.input_type.fields]
+    if "stellar_cursor" not in fields or methods["GetInfo"].input_type.full_name != "google.protobuf.Empty":
+        return [f"reflection describes Process/GetInfo types wrongly: {fields}"]
     return []
 
 
