@@ -106,7 +106,17 @@ async fn replacing_the_module_mid_stream_loses_and_repeats_nothing_and_changes_t
     std::fs::write(&tmp, &variants[2]).unwrap();
     std::fs::copy(&tmp, &module).unwrap();
     stream.until_version(&mut outputs, &hashes[2]).await;
+    // A file that does not load is counted and logged; the running version stays.
+    std::fs::write(&tmp, b"not wasm").unwrap();
+    std::fs::rename(&tmp, &module).unwrap();
+    wait_for(LONG, "the failed reload to be counted", || {
+        let failed =
+            metric(&served.metrics(), "flowctl_module_reloads_total", &[("component", "m"), ("result", "error")]);
+        (failed == 1.0).then_some(())
+    });
     stream.round(&mut outputs).await;
+    let last = stream.got.last().unwrap().metadata.get("flowctl.module_version");
+    assert_eq!(last, Some(&hashes[2]), "still the last good version");
     let Lockstep { tx, sent, mut got } = stream;
     drop(tx); // half-close: the server finishes and ends the stream
     got.extend(collect(outputs).await);
@@ -128,6 +138,7 @@ async fn replacing_the_module_mid_stream_loses_and_repeats_nothing_and_changes_t
     let on_last = metric(&metrics, "flowctl_events_emitted_total", &[("component", "m"), ("version", &hashes[2])]);
     assert!(on_last > 0.0, "{metrics}");
     assert!(served.log().contains("module reloaded"), "{}", served.log());
+    assert!(served.log().contains("module reload failed"), "{}", served.log());
     assert_eq!(served.stop(), Some(0), "{}", served.log());
 }
 
@@ -177,6 +188,36 @@ async fn sigterm_lets_an_open_stream_finish_then_exits_zero() {
     got.extend(collect(outputs).await);
     assert_eq!(got.len(), sent);
     assert_eq!(served.wait(), Some(0), "{}", served.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_stream_frees_its_stream_and_others_are_served() {
+    let served = Served::start(&guest("passthrough"), &[]);
+    let mut client = served.client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::Event>(256);
+    let mut outputs = client.process(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut stream = Lockstep { tx, sent: 0, got: Vec::new() };
+    stream.round(&mut outputs).await;
+    // Events sent but never read, then the client goes away without half-closing.
+    for i in 500..1_500 {
+        let _ = stream.tx.send(wire_event(i)).await;
+    }
+    drop(outputs);
+    drop(stream);
+
+    let open_streams = || async {
+        let details = client.clone().health_check(pb::HealthCheckRequest { include_details: true }).await.unwrap();
+        details.into_inner().metrics["open_streams"].clone()
+    };
+    let deadline = std::time::Instant::now() + LONG;
+    while open_streams().await != "0" {
+        assert!(std::time::Instant::now() < deadline, "the abandoned stream is still open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent: Vec<pb::Event> = (0..1_000).map(wire_event).collect();
+    let got = collect(client.process(tokio_stream::iter(sent.clone())).await.unwrap().into_inner()).await;
+    assert_eq!(got.len(), sent.len());
+    assert_eq!(served.stop(), Some(0), "{}", served.log());
 }
 
 /// A control plane that records what components tell it, and forgets the
