@@ -12,6 +12,7 @@ mod module_opts;
 pub mod new;
 pub mod rollback;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod test;
 pub mod traffic;
@@ -45,6 +46,8 @@ pub enum Command {
     Build(build::Args),
     /// Measure a module's throughput and latency outside a pipeline.
     Bench(bench::Args),
+    /// Serve one module as a gRPC `flowctl.v1.ProcessorService` (with health and reflection).
+    Serve(serve::Args),
     /// Show a running pipeline's processors, versions, weights, errors and instances.
     Status(status::Args),
     /// Set a running processor's traffic split (`flowctl traffic ttp v1=90 v2=10`).
@@ -62,6 +65,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args, cli.log_level, cli.log_format),
         Command::Status(args) => status::run(args),
         Command::Traffic(args) => traffic::run(args),
         Command::Rollback(args) => rollback::run(args),

@@ -68,7 +68,7 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

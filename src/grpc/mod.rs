@@ -10,6 +10,8 @@
 //! - [`source`]: the `type: grpc` source, resuming after drops with [`resume`]'s window.
 //! - [`sink`]: the `type: grpc` sink; its streams in [`consume_task`], what a
 //!   `ConsumeResponse` means in [`consume_reply`].
+//! - [`subscribers`]: the `type: grpc_server` sink: subscriber fan-out over `SourceService`.
+//! - [`serve`]: `flowctl serve`: one WASM module as a `ProcessorService`, with health and reflection.
 
 pub mod consume_reply;
 mod consume_task;
@@ -17,6 +19,7 @@ pub mod io;
 pub mod mapping;
 pub mod remote;
 pub mod resume;
+pub mod serve;
 pub mod sink;
 pub mod source;
 pub mod subscribers;
