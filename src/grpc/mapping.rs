@@ -65,7 +65,7 @@ pub fn from_proto(event: pb::Event) -> Event {
 }
 
 /// flowctl's event as a wire event. `source_component_id` fills the field when
-/// the event did not come from another component (e.g. the pipeline's name).
+/// the event did not come from another component (the sending component's id).
 pub fn to_proto(event: &Event, source_component_id: &str) -> pb::Event {
     let mut metadata = std::collections::HashMap::with_capacity(event.metadata.len());
     let (mut content_type, mut encoding, mut source, mut ledger, mut index) = (None, None, None, None, None);
