@@ -7,9 +7,11 @@
 //! - [`io`]: the tokio runtime every gRPC client and server of the process runs on,
 //!   so blocking connector threads and actors never drive sockets themselves.
 //! - [`remote`]: dialing a remote component: endpoint, TLS, per-call headers, backoff.
+//! - [`processor`]: `type: grpc` processors, a remote `ProcessorService` as a stage of the engine.
 
 pub mod io;
 pub mod mapping;
+pub mod processor;
 pub mod remote;
 pub mod sink;
 pub mod source;
