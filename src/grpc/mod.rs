@@ -10,7 +10,10 @@
 //! - [`processor`]: `type: grpc` processors, a remote `ProcessorService` as a stage of the engine.
 
 pub mod io;
+pub mod control_plane;
 pub mod mapping;
+pub mod process;
+mod process_ready;
 pub mod processor;
 pub mod remote;
 pub mod sink;

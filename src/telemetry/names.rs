@@ -50,6 +50,10 @@ pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
 pub const CIRCUIT_BREAKER_STATE: &str = "flowctl_circuit_breaker_state";
 /// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`).
 pub const MODULE_CACHE: &str = "flowctl_module_cache_total";
+/// Components registered with `flowctl run`'s control plane, by last reported status. Label: `status`.
+pub const CONTROL_PLANE_COMPONENTS: &str = "flowctl_control_plane_components";
+/// Restarts of process-driven components after their process exited. Label: `component`.
+pub const PROCESS_RESTARTS: &str = "flowctl_process_restarts_total";
 /// Build information, value 1. Labels: `version`, `wasmtime`.
 pub const BUILD_INFO: &str = "flowctl_build_info";
 
@@ -140,6 +144,18 @@ pub const CATALOG: &[MetricDef] = &[
         "1 for a version's current circuit-breaker state (closed, open, half_open), 0 for the others.",
     ),
     def(MODULE_CACHE, Kind::Counter, &["result"], "Module loads by compiled-code cache result (hit, miss, disabled)."),
+    def(
+        CONTROL_PLANE_COMPONENTS,
+        Kind::Gauge,
+        &["status"],
+        "Components registered with the control plane, by their last reported status.",
+    ),
+    def(
+        PROCESS_RESTARTS,
+        Kind::Counter,
+        &["component"],
+        "Restarts of a process-driven component after its process exited.",
+    ),
     def(BUILD_INFO, Kind::Gauge, &["version", "wasmtime"], "Build information; the value is always 1."),
 ];
 

@@ -1,0 +1,158 @@
+//! A flowctl component written in Rust: a `flowctl.v1.ProcessorService`
+//! that passes every event through and adds the metadata `example.pid`.
+//!
+//! Run it by hand (`PORT=50053 cargo run --example grpc_component`) and point
+//! a `type: grpc` processor at `http://127.0.0.1:50053`, or let `flowctl run`
+//! start it:
+//!
+//! ```yaml
+//! processors:
+//!   - id: enrich
+//!     type: grpc
+//!     inputs: [gen]
+//!     config: {command: [target/debug/examples/grpc_component]}
+//! ```
+//!
+//! The contract with `flowctl run` (see `docs/grpc.md`): listen on `PORT`;
+//! when `ENABLE_FLOWCTL=true`, register with the control plane at
+//! `FLOWCTL_ENDPOINT` as `FLOWCTL_COMPONENT_ID` and heartbeat; answer
+//! `HealthCheck`; on SIGTERM finish the open streams and exit.
+//!
+//! A component in another crate generates the same stubs from
+//! `proto/flowctl/v1/*.proto` (with tonic-prost-build, protox, or any gRPC
+//! toolchain); this example borrows flowctl's generated module `flowctl::grpc::pb`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use flowctl::grpc::pb;
+use flowctl::grpc::pb::control_plane_service_client::ControlPlaneServiceClient;
+use flowctl::grpc::pb::processor_service_server::{ProcessorService, ProcessorServiceServer};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+struct PassThrough {
+    pid: String,
+    port: u16,
+}
+
+#[tonic::async_trait]
+impl ProcessorService for PassThrough {
+    type ProcessStream = ReceiverStream<Result<pb::Event, Status>>;
+
+    async fn get_info(&self, _: Request<()>) -> Result<Response<pb::ComponentInfo>, Status> {
+        Ok(Response::new(info(&self.pid, self.port)))
+    }
+
+    async fn health_check(
+        &self,
+        _: Request<pb::HealthCheckRequest>,
+    ) -> Result<Response<pb::HealthCheckResponse>, Status> {
+        let status = pb::HealthStatus::Healthy as i32;
+        Ok(Response::new(pb::HealthCheckResponse { status, ..Default::default() }))
+    }
+
+    /// One stream per batch: outputs in input order, the stream ends after the client's.
+    async fn process(&self, request: Request<Streaming<pb::Event>>) -> Result<Response<Self::ProcessStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(256);
+        let pid = self.pid.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = match inbound.message().await {
+                    Ok(Some(mut event)) => {
+                        event.metadata.insert("example.pid".into(), pid.clone());
+                        Ok(event)
+                    }
+                    Ok(None) => return,
+                    Err(status) => Err(status),
+                };
+                if tx.send(next).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+fn info(pid: &str, port: u16) -> pb::ComponentInfo {
+    pb::ComponentInfo {
+        id: "grpc-component-example".into(),
+        name: "pass-through example".into(),
+        description: "passes events through and adds example.pid".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        r#type: pb::ComponentType::Processor as i32,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        metadata: HashMap::from([("pid".to_owned(), pid.to_owned())]),
+        ..Default::default()
+    }
+}
+
+/// Registers, then heartbeats until the process ends; registers again if
+/// the control plane forgot it (e.g. flowctl restarted).
+async fn join_control_plane(endpoint: String, component_id: String, pid: String, port: u16) {
+    let mut service_id = None;
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    loop {
+        ticks.tick().await;
+        let Ok(mut client) = ControlPlaneServiceClient::connect(endpoint.clone()).await else {
+            eprintln!("control plane {endpoint} not reachable; retrying");
+            continue;
+        };
+        match &service_id {
+            None => {
+                let request =
+                    pb::RegisterRequest { component: Some(info(&pid, port)), component_id: component_id.clone() };
+                match client.register_component(request).await {
+                    Ok(response) => {
+                        let id = response.into_inner().service_id;
+                        eprintln!("registered with {endpoint} as {id}");
+                        service_id = Some(id);
+                    }
+                    Err(status) => eprintln!("registration refused: {status}"),
+                }
+            }
+            Some(id) => {
+                let request = pb::HeartbeatRequest {
+                    service_id: id.clone(),
+                    status: pb::HealthStatus::Healthy as i32,
+                    metrics: HashMap::from([("pid".to_owned(), pid.clone())]),
+                };
+                if let Err(status) = client.heartbeat(request).await {
+                    eprintln!("heartbeat refused ({status}); registering again");
+                    service_id = None;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(50053);
+    let pid = std::process::id().to_string();
+    if std::env::var("ENABLE_FLOWCTL").is_ok_and(|v| v == "true") {
+        let endpoint = std::env::var("FLOWCTL_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+        let component_id = std::env::var("FLOWCTL_COMPONENT_ID").unwrap_or_else(|_| "grpc-component-example".into());
+        tokio::spawn(join_control_plane(endpoint, component_id, pid.clone(), port));
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    eprintln!("serving flowctl.v1.ProcessorService on {addr} (pid {pid})");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tonic::transport::Server::builder()
+        .add_service(ProcessorServiceServer::new(PassThrough { pid, port }))
+        .serve_with_shutdown(addr, async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        })
+        .await?;
+    eprintln!("stopped");
+    Ok(())
+}
