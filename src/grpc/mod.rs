@@ -8,6 +8,9 @@
 //!   so blocking connector threads and actors never drive sockets themselves.
 //! - [`remote`]: dialing a remote component: endpoint, TLS, per-call headers, backoff.
 //! - [`processor`]: `type: grpc` processors, a remote `ProcessorService` as a stage of the engine.
+//! - [`control_plane`]: the `ControlPlaneService` `flowctl run` serves (registrations, heartbeats).
+//! - [`process`]: the process driver: components flowctl starts (`command:`), watches, restarts and stops;
+//!   `process_ready` says when a started one counts as healthy.
 
 pub mod io;
 pub mod control_plane;

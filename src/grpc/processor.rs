@@ -100,7 +100,7 @@ impl GrpcStage {
             timeout: config.timeout,
             max_retries: config.max_retries,
             backoff: Backoff::new(&config.remote.backoff),
-            health: StageHealth { health, down: Mutex::new(false) },
+            health: StageHealth { health, state: Mutex::new(Failing::default()) },
             versions: Arc::new(VersionSet::no_module()),
         };
         let stage = GrpcStage {
@@ -182,9 +182,10 @@ impl Caller {
         let mut backoff = self.backoff.clone();
         let mut attempt = 0;
         let outcome = loop {
+            let began = Instant::now();
             match self.attempt(&wire).await {
                 Ok(outputs) => {
-                    self.health.up(&self.processor);
+                    self.health.up(&self.processor, began);
                     break Ok(outputs);
                 }
                 Err(err) => {
@@ -284,30 +285,43 @@ fn produced(inputs: &[Event], outputs: &[Event]) -> u64 {
     n as u64
 }
 
-/// Readiness of one remote processor: down from a failed attempt until a
-/// batch succeeds again.
+/// Readiness of one remote processor: down from a failed attempt until an
+/// attempt that began after the last failure succeeds (a stream opened
+/// before the server died may still end well, and proves nothing).
 struct StageHealth {
     health: Health,
+    state: Mutex<Failing>,
+}
+
+#[derive(Default)]
+struct Failing {
     /// Whether the last transition was to down (to log transitions once).
-    down: Mutex<bool>,
+    down: bool,
+    last_failure: Option<Instant>,
 }
 
 impl StageHealth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Failing> {
+        // Two plain fields, each assigned whole: a poisoned value is still consistent.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn down(&self, id: &str, err: &CallError) {
+        let mut state = self.lock();
+        state.last_failure = Some(Instant::now());
         // Set on every failure, not only on the transition: the supervisor
         // marks every component up once the graph started, which may come later.
         self.health.set_down(id, format!("grpc processor failing: {err}"));
-        let mut down = self.down.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !*down {
-            *down = true;
+        if !state.down {
+            state.down = true;
             tracing::warn!(component = %id, "processor down: {err}");
         }
     }
 
-    fn up(&self, id: &str) {
-        let mut down = self.down.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *down {
-            *down = false;
+    fn up(&self, id: &str, began: Instant) {
+        let mut state = self.lock();
+        if state.down && state.last_failure.is_none_or(|failed| began > failed) {
+            state.down = false;
             self.health.set_up(id);
             tracing::info!(component = %id, "processor recovered: the remote processor answers again");
         }
