@@ -43,6 +43,17 @@ fn example_binary() -> PathBuf {
     path
 }
 
+/// Whether `pid` no longer runs: no such process, or a zombie (killed, and
+/// waiting for whoever adopted it to reap it).
+fn gone(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks whether the pid exists.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return true;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+}
+
 /// The registrations flowctl's control plane lists for component `id`: (service id, pid).
 fn registrations(runtime: &tokio::runtime::Runtime, url: &str, id: &str) -> Vec<(String, String)> {
     runtime.block_on(async {
@@ -127,9 +138,7 @@ fn a_killed_component_is_restarted_registers_again_and_nothing_is_lost() {
     assert!(logged("component process exited: restarting it"), "{}", run.stderr);
     assert!(logged("component process restarted"), "{}", run.stderr);
     assert!(logged("component process stopped"), "stopped on shutdown:\n{}", run.stderr);
-    // SAFETY: kill(2) with signal 0 only checks whether the pid exists.
-    let alive = unsafe { libc::kill(second_pid.parse().unwrap(), 0) } == 0;
-    assert!(!alive, "no component process outlives flowctl");
+    assert!(gone(second_pid.parse().unwrap()), "no component process outlives flowctl");
 }
 
 #[test]
@@ -154,4 +163,39 @@ fn a_component_that_dies_at_start_fails_the_run_by_name_with_its_output() {
     let message = error["fields"]["message"].as_str().unwrap();
     assert!(message.contains("broken: the process exited (exit status: 3)"), "{message}");
     assert!(message.contains("cannot open the ledger database"), "its stderr is quoted: {message}");
+}
+
+#[test]
+fn a_wrapper_that_ignores_sigterm_is_killed_with_everything_it_started() {
+    let component = example_binary();
+    let ws = Workspace::new();
+    // The shell ignores SIGTERM and never exits; the component it started is
+    // a grandchild of flowctl, which must not outlive it.
+    let script = r#"trap '' TERM; "$0" & echo "component pid $!"; while :; do sleep 1; done"#;
+    let file = ws.pipeline(&format!(
+        r#"
+  sources:
+    - {{id: gen, type: generator, config: {{count: 500}}}}
+  processors:
+    - id: wrapped
+      type: grpc
+      inputs: [gen]
+      config: {{command: ["/bin/sh", "-c", {script:?}, "{}"], stop_grace: 300ms}}
+  sinks:
+    - {{id: out, type: file, inputs: [wrapped], config: {{path: out.jsonl}}}}
+"#,
+        component.display()
+    ));
+    let run = ws.run(&file);
+    run.assert_success();
+    assert_eq!(line_count(&ws, "out.jsonl"), 500);
+    let messages: Vec<&str> = run.logs.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    let pid: i32 = messages
+        .iter()
+        .find_map(|m| m.strip_prefix("component pid "))
+        .unwrap_or_else(|| panic!("the wrapper's output is in the log:\n{}", run.stderr))
+        .parse()
+        .unwrap();
+    assert!(messages.contains(&"component process ignored SIGTERM: killing it"), "{}", run.stderr);
+    wait_until("the component the wrapper started gone too", || gone(pid));
 }

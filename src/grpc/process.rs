@@ -7,8 +7,10 @@
 //! point the component's `endpoint` at it. A watcher restarts it (same port,
 //! with backoff) whenever it exits; the connectors just reconnect. On
 //! shutdown, after the pipeline drained: SIGTERM, then SIGKILL after
-//! `stop_grace`. Children run in their own process group, so a Ctrl-C at
-//! the terminal reaches flowctl only and flowctl stops them in order.
+//! `stop_grace`. Each child leads a process group of its own: a Ctrl-C at
+//! the terminal reaches flowctl only (which stops them in order), and
+//! signals go to the whole group, so nothing a wrapper script started is
+//! left behind.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -136,9 +138,7 @@ impl Processes {
         for d in &self.driven {
             d.stopping.store(true, Relaxed);
             if let Some(pid) = d.pid() {
-                // SAFETY: kill(2) on the pid of a child we spawned and have not reaped
-                // (we hold its `Child`), with a valid signal number.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                signal_group(pid, libc::SIGTERM);
             }
         }
         for d in std::mem::take(&mut self.driven) {
@@ -223,10 +223,14 @@ impl Driven {
         lock(&self.child).as_ref().map(Child::id)
     }
 
-    /// The exit status once the process ended (reaped here), `None` while it runs.
+    /// The exit status once the process ended (reaped here), `None` while
+    /// it runs. What it started goes with it: a wrapper script's child must
+    /// not keep the port from the restart.
     fn exited(&self) -> Option<ExitStatus> {
         let mut child = lock(&self.child);
-        let status = child.as_mut()?.try_wait().ok().flatten()?;
+        let running = child.as_mut()?;
+        let status = running.try_wait().ok().flatten()?;
+        signal_group(running.id(), libc::SIGKILL);
         *child = None;
         Some(status)
     }
@@ -258,15 +262,25 @@ impl Driven {
             std::thread::sleep(Duration::from_millis(10));
         }
         if let Some(mut child) = lock(&self.child).take() {
-            let killed = matches!(child.try_wait(), Ok(None));
-            if killed {
+            if matches!(child.try_wait(), Ok(None)) {
                 tracing::warn!(component = %self.id, ?grace, "component process ignored SIGTERM: killing it");
-                let _ = child.kill();
             }
+            // The whole group, also when the leader exited: nothing it started stays behind.
+            signal_group(child.id(), libc::SIGKILL);
             let status = child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             tracing::info!(component = %self.id, status, "component process stopped");
         }
     }
+}
+
+/// Sends `signal` to the process group a child leads: started with
+/// `process_group(0)`, its group id is its pid, and wrapper scripts and what
+/// they started are in it.
+fn signal_group(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on a negative pid addresses that process group; no memory
+    // is involved. The group is our child's: its id cannot be reused while the
+    // child is unreaped or any member lives, and an empty group is ESRCH.
+    unsafe { libc::kill(-(pid as libc::pid_t), signal) };
 }
 
 /// Forwards a child's output to the log, line by line, under its component id.
@@ -329,7 +343,7 @@ async fn watch(d: Arc<Driven>, mut backoff: Backoff, health: Health) {
                 Err(e) => {
                     tracing::warn!("restart failed, trying again: {e}");
                     if let Some(mut child) = lock(&d.child).take() {
-                        let _ = child.kill();
+                        signal_group(child.id(), libc::SIGKILL);
                         let _ = child.wait();
                     }
                 }
