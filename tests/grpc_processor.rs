@@ -52,6 +52,8 @@ fn expected_ids(count: u64) -> Vec<String> {
 #[derive(Clone, Default)]
 struct Upper {
     seen: Arc<AtomicU64>,
+    /// An event number whose stream never ends (a hung processor).
+    hang_on: Option<u64>,
 }
 
 fn seq(id: &str) -> u64 {
@@ -76,12 +78,16 @@ impl ProcessorService for Upper {
     async fn process(&self, request: Request<Streaming<pb::Event>>) -> Result<Response<Self::ProcessStream>, Status> {
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let seen = self.seen.clone();
+        let (seen, hang_on) = (self.seen.clone(), self.hang_on);
         tokio::spawn(async move {
             let mut first = true;
             while let Ok(Some(mut event)) = inbound.message().await {
                 seen.fetch_add(1, Relaxed);
                 let n = seq(&event.id);
+                if hang_on == Some(n) {
+                    let _keep_the_stream_open = tx;
+                    return std::future::pending().await;
+                }
                 // Some batches answer late, so later batches finish first and
                 // flowctl has to put them back in order.
                 if first && n.is_multiple_of(7) {
@@ -250,4 +256,29 @@ fn a_server_killed_and_restarted_mid_run_loses_and_repeats_nothing() {
     let up =
         run.logs.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("processor recovered")));
     assert!(down && up, "the outage and the recovery are logged:\n{}", run.stderr);
+}
+
+#[test]
+fn a_batch_the_server_never_answers_times_out_and_only_it_is_dead_lettered() {
+    let upper = Upper { hang_on: Some(123), ..Upper::default() };
+    let server = serve("127.0.0.1:0".parse().unwrap(), &upper);
+    let ws = Workspace::new();
+    let count = 500;
+    let processor =
+        "batch_size: 10, batch_timeout: 1s, timeout: 300ms, max_retries: 1, backoff: {initial: 10ms, max: 10ms}";
+    let file = pipeline(&ws, &format!("count: {count}"), server.addr.port(), processor);
+    let run = ws.run(&file);
+    run.assert_success();
+
+    // Events 120..130 share the hung batch; everything else goes through, in order.
+    let dead = ws.events("dead.jsonl");
+    let dead_ids: Vec<u64> = dead.iter().map(|l| seq(l["event"]["id"].as_str().unwrap())).collect();
+    assert_eq!(dead_ids, (120..130).collect::<Vec<_>>());
+    for letter in &dead {
+        assert_eq!(letter["error_kind"], "grpc_timeout", "{letter}");
+        assert!(letter["message"].as_str().unwrap().contains("did not finish the batch within 300ms"), "{letter}");
+    }
+    let expected: Vec<String> =
+        expected_ids(count).into_iter().filter(|id| !(120..130).contains(&seq(id.trim_end_matches(".b")))).collect();
+    assert_eq!(ids(&ws.events("out.jsonl")), expected);
 }

@@ -351,3 +351,19 @@ async fn watch(d: Arc<Driven>, mut backoff: Backoff, health: Health) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_is_the_endpoints_or_a_free_loopback_one() {
+        let (endpoint, port) = endpoint_and_port("c", Some("http://127.0.0.1:50070")).unwrap();
+        assert_eq!((endpoint.as_str(), port), ("http://127.0.0.1:50070", 50070));
+        let (endpoint, port) = endpoint_and_port("c", None).unwrap();
+        assert_eq!(endpoint, format!("http://127.0.0.1:{port}"));
+        assert!(port > 0);
+        let err = endpoint_and_port("c", Some("http://localhost")).unwrap_err();
+        assert!(err.to_string().starts_with("c: endpoint \"http://localhost\" names no port"), "{err}");
+    }
+}
