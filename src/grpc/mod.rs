@@ -12,8 +12,8 @@
 //! - [`process`]: the process driver: components flowctl starts (`command:`), watches, restarts and stops;
 //!   `process_ready` says when a started one counts as healthy.
 
-pub mod io;
 pub mod control_plane;
+pub mod io;
 pub mod mapping;
 pub mod process;
 mod process_ready;
