@@ -16,7 +16,7 @@
 //! The contract with `flowctl run` (see `docs/grpc.md`): listen on `PORT`;
 //! when `ENABLE_FLOWCTL=true`, register with the control plane at
 //! `FLOWCTL_ENDPOINT` as `FLOWCTL_COMPONENT_ID` and heartbeat; answer
-//! `HealthCheck`; on SIGTERM finish the open streams and exit.
+//! `HealthCheck`; on SIGTERM finish the open streams, unregister and exit.
 //!
 //! A component in another crate generates the same stubs from
 //! `proto/flowctl/v1/*.proto` (with tonic-prost-build, protox, or any gRPC
@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flowctl::grpc::pb;
@@ -31,6 +32,7 @@ use flowctl::grpc::pb::control_plane_service_client::ControlPlaneServiceClient;
 use flowctl::grpc::pb::processor_service_server::{ProcessorService, ProcessorServiceServer};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -93,41 +95,64 @@ fn info(pid: &str, port: u16) -> pb::ComponentInfo {
     }
 }
 
-/// Registers, then heartbeats until the process ends; registers again if
-/// the control plane forgot it (e.g. flowctl restarted).
-async fn join_control_plane(endpoint: String, component_id: String, pid: String, port: u16) {
-    let mut service_id = None;
-    let mut ticks = tokio::time::interval(HEARTBEAT);
-    loop {
-        ticks.tick().await;
-        let Ok(mut client) = ControlPlaneServiceClient::connect(endpoint.clone()).await else {
-            eprintln!("control plane {endpoint} not reachable; retrying");
-            continue;
-        };
-        match &service_id {
-            None => {
-                let request =
-                    pb::RegisterRequest { component: Some(info(&pid, port)), component_id: component_id.clone() };
-                match client.register_component(request).await {
-                    Ok(response) => {
-                        let id = response.into_inner().service_id;
-                        eprintln!("registered with {endpoint} as {id}");
-                        service_id = Some(id);
+/// This component's registration: the client and the service id the control plane gave it.
+#[derive(Clone)]
+struct Membership {
+    client: ControlPlaneServiceClient<Channel>,
+    service_id: Arc<Mutex<Option<String>>>,
+}
+
+impl Membership {
+    fn service_id(&self) -> Option<String> {
+        self.service_id.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_service_id(&self, id: Option<String>) {
+        *self.service_id.lock().unwrap_or_else(PoisonError::into_inner) = id;
+    }
+
+    /// Registers, then heartbeats every second until the process ends;
+    /// registers again if the control plane forgot it (e.g. flowctl restarted).
+    async fn keep(mut self, component_id: String, pid: String, port: u16) {
+        let mut ticks = tokio::time::interval(HEARTBEAT);
+        loop {
+            ticks.tick().await;
+            match self.service_id() {
+                None => {
+                    let request =
+                        pb::RegisterRequest { component: Some(info(&pid, port)), component_id: component_id.clone() };
+                    match self.client.register_component(request).await {
+                        Ok(response) => {
+                            let id = response.into_inner().service_id;
+                            eprintln!("registered as {id}");
+                            self.set_service_id(Some(id));
+                        }
+                        Err(status) => eprintln!("cannot register ({status}); retrying"),
                     }
-                    Err(status) => eprintln!("registration refused: {status}"),
+                }
+                Some(id) => {
+                    let request = pb::HeartbeatRequest {
+                        service_id: id,
+                        status: pb::HealthStatus::Healthy as i32,
+                        metrics: HashMap::from([("pid".to_owned(), pid.clone())]),
+                    };
+                    match self.client.heartbeat(request).await {
+                        Err(status) if status.code() == tonic::Code::NotFound => {
+                            eprintln!("the control plane forgot this component; registering again");
+                            self.set_service_id(None);
+                        }
+                        Err(status) => eprintln!("heartbeat failed: {status}"),
+                        Ok(_) => {}
+                    }
                 }
             }
-            Some(id) => {
-                let request = pb::HeartbeatRequest {
-                    service_id: id.clone(),
-                    status: pb::HealthStatus::Healthy as i32,
-                    metrics: HashMap::from([("pid".to_owned(), pid.clone())]),
-                };
-                if let Err(status) = client.heartbeat(request).await {
-                    eprintln!("heartbeat refused ({status}); registering again");
-                    service_id = None;
-                }
-            }
+        }
+    }
+
+    /// Says goodbye on a clean shutdown.
+    async fn leave(mut self) {
+        if let Some(service_id) = self.service_id() {
+            let _ = self.client.unregister_component(pb::UnregisterRequest { service_id }).await;
         }
     }
 }
@@ -136,10 +161,15 @@ async fn join_control_plane(endpoint: String, component_id: String, pid: String,
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(50053);
     let pid = std::process::id().to_string();
+    let mut membership = None;
     if std::env::var("ENABLE_FLOWCTL").is_ok_and(|v| v == "true") {
         let endpoint = std::env::var("FLOWCTL_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
         let component_id = std::env::var("FLOWCTL_COMPONENT_ID").unwrap_or_else(|_| "grpc-component-example".into());
-        tokio::spawn(join_control_plane(endpoint, component_id, pid.clone(), port));
+        // Connects on first use and reconnects by itself.
+        let channel = Endpoint::from_shared(endpoint)?.connect_lazy();
+        let member = Membership { client: ControlPlaneServiceClient::new(channel), service_id: Arc::default() };
+        tokio::spawn(member.clone().keep(component_id, pid.clone(), port));
+        membership = Some(member);
     }
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     eprintln!("serving flowctl.v1.ProcessorService on {addr} (pid {pid})");
@@ -153,6 +183,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .await?;
+    if let Some(member) = membership {
+        member.leave().await;
+    }
     eprintln!("stopped");
     Ok(())
 }

@@ -21,12 +21,15 @@ use engine_common::*;
 use grpc_stage_common::*;
 use telemetry_common::{line_count, value, wait_until};
 
-/// `target/debug/examples/grpc_component`, built here if this test runs alone.
+/// `target/debug/examples/grpc_component`, built here if missing or older than its source.
 fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let path = debug.join("examples").join("grpc_component");
-    if !path.exists() {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/grpc_component.rs");
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    // `cargo test` builds examples; `cargo test --test grpc_process` does not.
+    if modified(&path) < modified(&source) {
         let mut cargo = std::process::Command::new(env!("CARGO"));
         cargo.args(["build", "--example", "grpc_component"]).current_dir(env!("CARGO_MANIFEST_DIR"));
         // The variables `cargo test` set for this test would look like a changed
@@ -138,6 +141,7 @@ fn a_killed_component_is_restarted_registers_again_and_nothing_is_lost() {
     assert!(logged("component process exited: restarting it"), "{}", run.stderr);
     assert!(logged("component process restarted"), "{}", run.stderr);
     assert!(logged("component process stopped"), "stopped on shutdown:\n{}", run.stderr);
+    assert!(logged("component unregistered"), "it said goodbye on SIGTERM:\n{}", run.stderr);
     assert!(gone(second_pid.parse().unwrap()), "no component process outlives flowctl");
 }
 
