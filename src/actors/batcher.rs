@@ -10,7 +10,6 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::messages::{Flow, Job};
-use super::pool::PoolActor;
 use crate::event::Event;
 use crate::telemetry::names;
 
@@ -21,7 +20,8 @@ pub struct Batcher {
     pub ended: HashSet<Arc<str>>,
     pub batch_size: usize,
     pub batch_timeout: Duration,
-    pub pool: Addr<PoolActor>,
+    /// Where batches go: the WASM instance pool, or a gRPC processor's dispatcher.
+    pub pool: Recipient<Job>,
     pending: Vec<Event>,
     /// Timer closing the pending batch; set while `pending` is not empty.
     timer: Option<SpawnHandle>,
@@ -38,7 +38,7 @@ impl Batcher {
         inputs: HashSet<Arc<str>>,
         batch_size: usize,
         batch_timeout: Duration,
-        pool: Addr<PoolActor>,
+        pool: Recipient<Job>,
     ) -> Self {
         Self {
             id,

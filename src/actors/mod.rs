@@ -16,7 +16,8 @@
 //! # Layout
 //! [`messages`] (what flows), [`supervisor`] (start, watch, drain), `load`
 //! (modules into each processor's [`crate::admin::ProcessorControl`]),
-//! [`source`], [`fanout`], [`batcher`], [`pool`] (dispatch to workers),
+//! [`source`], [`fanout`], [`batcher`], [`pool`] (dispatch to workers; a
+//! `type: grpc` processor has `crate::grpc::processor::GrpcStage` in its place),
 //! [`collector`] (reorder, emit; its metrics in `processor_metrics`, its
 //! readiness in `processor_health`), [`sink`], [`dead_letters`], [`versions`]
 //! (weighted sticky routing behind `ArcSwap`, published by the control), [`bridge`] (async <-> thread

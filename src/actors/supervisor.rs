@@ -19,14 +19,15 @@ use super::dead_letters::{Close, DeadLetterActor};
 use super::error::EngineError;
 use super::fanout::FanOut;
 use super::load::load_versions;
-use super::messages::Flow;
+use super::messages::{Flow, Job};
 use super::pool::PoolActor;
 use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, ThreadDone};
 use super::source::{SourceActor, SourceThread};
 use super::stats::{ConnectorCounters, InFlight, ProcessorCounters, RunReport, SinkReport, SourceReport};
 use crate::admin::{Control, ProcessorControl};
-use crate::config::Pipeline;
+use crate::config::{Pipeline, ProcessorKind};
 use crate::connectors::{self, DeadLetterWriter, Sink, Source};
+use crate::grpc::processor::GrpcStage;
 use crate::reload::{ReloadTarget, Reloader};
 use crate::runtime::Runtime;
 use crate::telemetry::Health;
@@ -210,17 +211,28 @@ impl Graph {
         let mut processor_ended = Vec::new();
         for (p, ctx) in pipeline.processors.iter().zip(batcher_ctxs) {
             let id: Arc<str> = p.id.as_str().into();
-            let Some(wasm) = p.wasm() else {
-                return Err(EngineError::Start(format!("processor {}: grpc processors are not wired yet", p.id)));
-            };
-            let control = versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
             let out = fanout(&p.id);
             let counters = Arc::new(ProcessorCounters::default());
-            let (pool, results) =
-                PoolActor::start_workers(id.clone(), wasm.pool_size, wasm.max_retries, &control).map_err(io(&p.id))?;
             let (ended_tx, ended_rx) = oneshot::channel();
             let pipeline_name: Arc<str> = pipeline.name.as_str().into();
-            Collector::new(
+            // The stage that runs the batches, where its results arrive, and
+            // what judges a WASM processor's versions (a remote one judges itself).
+            let (stage, results, control): (Recipient<Job>, _, _) = match &p.kind {
+                ProcessorKind::Wasm(wasm) => {
+                    let control =
+                        versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
+                    let (pool, results) =
+                        PoolActor::start_workers(id.clone(), wasm.pool_size, wasm.max_retries, &control)
+                            .map_err(io(&p.id))?;
+                    (pool.start().recipient(), results, Some(control))
+                }
+                ProcessorKind::Grpc(grpc) => {
+                    let (stage, results) = GrpcStage::new(id.clone(), &pipeline.name, grpc, health.clone())
+                        .map_err(|e| EngineError::Start(format!("processor {}: {e}", p.id)))?;
+                    (stage.start().recipient(), results, None)
+                }
+            };
+            let collector = Collector::new(
                 id.clone(),
                 pipeline_name,
                 results,
@@ -229,12 +241,13 @@ impl Graph {
                 counters.clone(),
                 in_flight.clone(),
                 ended_tx,
-            )
-            .with_health(health.clone())
-            .with_control(control)
-            .start();
+            );
+            match control {
+                Some(control) => collector.with_health(health.clone()).with_control(control).start(),
+                None => collector.start(),
+            };
             let inputs = p.inputs.iter().map(|i| Arc::from(i.as_str())).collect::<HashSet<_>>();
-            let batcher = Batcher::new(id, inputs, p.batch_size(), p.batch_timeout(), pool.start());
+            let batcher = Batcher::new(id, inputs, p.batch_size(), p.batch_timeout(), stage);
             ctx.run(batcher.with_queue_metrics(&pipeline.name));
             processors.push((p.id.clone(), counters));
             processor_ended.push(ended_rx);

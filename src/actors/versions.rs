@@ -65,6 +65,12 @@ impl VersionSet {
         Some(VersionSet { versions, route_by, total_weight })
     }
 
+    /// The set of a stage that runs no module (a `type: grpc` processor):
+    /// its batches report one pseudo-version by name, with no module behind it.
+    pub fn no_module() -> VersionSet {
+        VersionSet { versions: Vec::new(), route_by: RouteKey::Id, total_weight: 0 }
+    }
+
     pub fn versions(&self) -> &[Version] {
         &self.versions
     }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::actors::EngineOptions;
+use crate::grpc::control_plane::ControlPlane;
+use crate::grpc::process::Processes;
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::telemetry::{Health, LogFormat, MetricsServer};
 
@@ -58,12 +60,34 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
     let _server = MetricsServer::start(addr, metrics, health.clone(), admin)
         .with_context(|| format!("cannot serve metrics on {addr} (settings.metrics_addr / --metrics-addr)"))?;
 
+    // Components that register (and the ones flowctl starts) need the control
+    // plane before they start; the started ones need their endpoints before
+    // the connectors are built. Both outlive the pipeline: they stop after the drain.
+    let wanted = pipeline.settings.control_plane_addr;
+    let driven = crate::grpc::process::any_driven(&pipeline);
+    let control_plane = match wanted.or(driven.then(|| SocketAddr::from(([127, 0, 0, 1], 0)))) {
+        Some(addr) => Some(
+            ControlPlane::start(addr)
+                .with_context(|| format!("cannot serve the control plane on {addr} (settings.control_plane_addr)"))?,
+        ),
+        None => None,
+    };
+    let plane_url = control_plane.as_ref().map(ControlPlane::url).unwrap_or_default();
+    let mut processes = match Processes::start(&mut pipeline, &plane_url, &health) {
+        Ok(processes) => processes,
+        Err(err) => {
+            tracing::error!("cannot start a component: {err}");
+            return Ok(ExitCode::from(EXIT_CANNOT_START));
+        }
+    };
+
     let runtime = Runtime::new(RuntimeSettings::default()).context("cannot start the WASM runtime")?;
     let system = actix::System::new();
     let options = EngineOptions { health, control, ..EngineOptions::default() };
     let report = system
         .block_on(crate::actors::run_pipeline_with(pipeline, runtime, options, shutdown_signal()))
         .with_context(|| format!("pipeline {}", args.file.display()))?;
+    processes.stop();
     Ok(if report.drained && report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
 }
 

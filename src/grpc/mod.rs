@@ -12,11 +12,20 @@
 //!   `ConsumeResponse` means in [`consume_reply`].
 //! - [`subscribers`]: the `type: grpc_server` sink: subscriber fan-out over `SourceService`.
 //! - [`serve`]: `flowctl serve`: one WASM module as a `ProcessorService`, with health and reflection.
+//! - [`processor`]: `type: grpc` processors, a remote `ProcessorService` as a stage of the engine.
+//! - [`control_plane`]: the `ControlPlaneService` `flowctl run` serves (registrations, heartbeats).
+//! - [`process`]: the process driver: components flowctl starts (`command:`), watches, restarts and stops;
+//!   `process_ready` says when a started one counts as healthy.
 
 pub mod consume_reply;
 mod consume_task;
+
+pub mod control_plane;
 pub mod io;
 pub mod mapping;
+pub mod process;
+mod process_ready;
+pub mod processor;
 pub mod remote;
 pub mod resume;
 pub mod serve;

@@ -56,6 +56,10 @@ pub const GRPC_RECONNECTS: &str = "flowctl_grpc_reconnects_total";
 pub const GRPC_DUPLICATES_DROPPED: &str = "flowctl_grpc_duplicates_dropped_total";
 /// Events a gRPC sink sent again on a new stream after a stream failed unconfirmed. Label: `component`.
 pub const GRPC_RESENT: &str = "flowctl_grpc_resent_total";
+/// Components registered with `flowctl run`'s control plane, by last reported status. Label: `status`.
+pub const CONTROL_PLANE_COMPONENTS: &str = "flowctl_control_plane_components";
+/// Restarts of process-driven components after their process exited. Label: `component`.
+pub const PROCESS_RESTARTS: &str = "flowctl_process_restarts_total";
 /// Build information, value 1. Labels: `version`, `wasmtime`.
 pub const BUILD_INFO: &str = "flowctl_build_info";
 /// Events a `grpc_server` sink took from a subscriber's buffer to send. Labels: `component`, `subscriber`.
@@ -175,6 +179,16 @@ pub const CATALOG: &[MetricDef] = &[
         Kind::Counter,
         &["component"],
         "Events a gRPC sink sent again after a stream failed before the consumer confirmed it.",
+        CONTROL_PLANE_COMPONENTS,
+        Kind::Gauge,
+        &["status"],
+        "Components registered with the control plane, by their last reported status.",
+    ),
+    def(
+        PROCESS_RESTARTS,
+        Kind::Counter,
+        &["component"],
+        "Restarts of a process-driven component after its process exited.",
     ),
     def(BUILD_INFO, Kind::Gauge, &["version", "wasmtime"], "Build information; the value is always 1."),
     def(
