@@ -131,6 +131,6 @@ fn a_wrong_token_is_refused_and_retried_without_delivering_anything() {
     let (_server, addr) = serve(identity);
     let live = telemetry_common::Live::start(&ws, &pipeline(&ws, addr, &ca, "Bearer wrong"));
     wait_until("the refusal in the log", || live.log_text().contains("missing or wrong authorization header"));
-    let run = live.stop();
+    live.stop();
     assert_eq!(ws.events("out.jsonl").len(), 0);
 }

@@ -179,6 +179,8 @@ pub const CATALOG: &[MetricDef] = &[
         Kind::Counter,
         &["component"],
         "Events a gRPC sink sent again after a stream failed before the consumer confirmed it.",
+    ),
+    def(
         CONTROL_PLANE_COMPONENTS,
         Kind::Gauge,
         &["status"],
