@@ -342,22 +342,38 @@ fn serve(events: &[Event]) -> Option<f64> {
 
 fn main() {
     // `cargo test --benches` runs benches without --bench: nothing to check here then.
-    if !std::env::args().any(|a| a == "--bench") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
         return;
     }
+    // `cargo bench --bench grpc -- grpc serve` runs only the figures named (file, grpc, fanout, serve).
+    let named: Vec<&str> = args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
+    let wanted = |figure: &str| named.is_empty() || named.contains(&figure);
     let runtime = Runtime::new(RuntimeSettings::default()).unwrap();
     let events = events();
     let dir = tempfile::tempdir().unwrap();
-    let file = file_baseline(&runtime, &events, dir.path());
-    println!("file -> passthrough -> file: {file:.0} events/s");
-    let grpc = grpc_to_grpc(&runtime, &events);
-    println!("grpc source -> passthrough -> grpc sink: {grpc:.0} events/s ({:.0}% of file)", 100.0 * grpc / file);
-    let (slowest, fastest) = fan_out(&runtime);
-    println!(
-        "generator -> passthrough -> grpc_server, {SUBSCRIBERS} subscribers: {slowest:.0} events/s to the slowest, {fastest:.0} to the fastest"
-    );
-    match serve(&events) {
-        Some(served) => println!("flowctl serve passthrough.wasm, one streaming client: {served:.0} events/s"),
-        None => println!("flowctl serve: could not start the binary"),
+    let file = wanted("file").then(|| file_baseline(&runtime, &events, dir.path()));
+    let versus = |figure: f64| file.map(|file| format!(" ({:.0}% of file)", 100.0 * figure / file)).unwrap_or_default();
+    if let Some(file) = file {
+        println!("file -> passthrough -> file: {file:.0} events/s");
+    }
+    if wanted("grpc") {
+        let grpc = grpc_to_grpc(&runtime, &events);
+        println!("grpc source -> passthrough -> grpc sink: {grpc:.0} events/s{}", versus(grpc));
+    }
+    if wanted("fanout") {
+        let (slowest, fastest) = fan_out(&runtime);
+        println!(
+            "generator -> passthrough -> grpc_server, {SUBSCRIBERS} subscribers: {slowest:.0} events/s to the slowest, {fastest:.0} to the fastest{}",
+            versus(slowest)
+        );
+    }
+    if wanted("serve") {
+        match serve(&events) {
+            Some(served) => {
+                println!("flowctl serve passthrough.wasm, one streaming client: {served:.0} events/s{}", versus(served))
+            }
+            None => println!("flowctl serve: could not start the binary"),
+        }
     }
 }

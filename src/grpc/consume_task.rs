@@ -9,16 +9,25 @@
 //! failed attempts in a row it dead-letters them (`grpc_unavailable`).
 //! Nothing is dropped silently: each event is confirmed, dead-lettered, or
 //! still held.
+//!
+//! Events arrive encoded (by the sink thread, once): a stream sends those
+//! bytes as they are ([`PreEncodedCodec`]), so a re-send copies nothing but a
+//! reference, and only the rare paths (a consumer naming failed events, dead
+//! letters) decode them again.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
+use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::http::uri::PathAndQuery;
 
+use super::codec::PreEncodedCodec;
 use super::consume_reply::{self, CONSUMER_REJECTED, GRPC_UNAVAILABLE};
-use super::pb::{self, consumer_service_client::ConsumerServiceClient};
+use super::pb;
 use super::remote::{Backoff, Remote, RemoteChannel};
 use super::sink::Failures;
 
@@ -32,7 +41,8 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the sink thread sends.
 pub(super) enum Command {
-    Events(Vec<pb::Event>),
+    /// Encoded `flowctl.v1.Event`s.
+    Events(Vec<Bytes>),
     /// Answer once everything sent before is confirmed or dead-lettered.
     Flush(oneshot::Sender<()>),
 }
@@ -41,15 +51,15 @@ pub(super) enum Command {
 #[derive(Default)]
 pub(super) struct DeliveryState {
     /// Written, not yet put on a stream.
-    pending: VecDeque<pb::Event>,
+    pending: VecDeque<Bytes>,
     /// Put on the current (or last failed) stream, not yet confirmed.
-    unconfirmed: Vec<pb::Event>,
+    unconfirmed: Vec<Bytes>,
     /// Failed attempts in a row for `unconfirmed`.
     failed_attempts: u32,
     last_error: String,
     /// Flushes waiting for everything in hand to be confirmed.
     flushes: Vec<oneshot::Sender<()>>,
-    client: Option<ConsumerServiceClient<RemoteChannel>>,
+    client: Option<tonic::client::Grpc<RemoteChannel>>,
 }
 
 pub(super) struct ConsumeTask {
@@ -109,13 +119,13 @@ impl ConsumeTask {
         let mut client = match &s.client {
             Some(client) => client.clone(),
             None => match self.remote.connect().await {
-                Ok(channel) => s.client.insert(ConsumerServiceClient::new(channel)).clone(),
+                Ok(channel) => s.client.insert(tonic::client::Grpc::new(channel)).clone(),
                 Err(error) => return Attempt::Failed(format!("cannot connect: {error}")),
             },
         };
         let deadline = Instant::now() + self.stream_timeout;
         let (req_tx, req_rx) = mpsc::channel(REQUEST_BUFFER);
-        let mut call = tokio::spawn(async move { client.consume(ReceiverStream::new(req_rx)).await });
+        let mut call = tokio::spawn(async move { consume(&mut client, req_rx).await });
         if retry {
             self.resent.increment(s.unconfirmed.len() as u64);
         }
@@ -205,8 +215,12 @@ impl ConsumeTask {
     }
 
     /// Dead-letters the events the response names as failed.
-    fn reject(&self, response: &pb::ConsumeResponse, sent: &[pb::Event]) {
-        let verdict = consume_reply::judge(response, sent);
+    fn reject(&self, response: &pb::ConsumeResponse, sent: &[Bytes]) {
+        if response.events_failed <= 0 {
+            return;
+        }
+        let sent: Vec<pb::Event> = sent.iter().map(decode).collect();
+        let verdict = consume_reply::judge(response, &sent);
         if verdict.unnamed > 0 {
             tracing::warn!(component = %self.id, events_failed = response.events_failed,
                 named = verdict.rejected.len(), unnamed = verdict.unnamed, errors = ?response.errors,
@@ -236,7 +250,7 @@ impl ConsumeTask {
             tracing::error!(component = %self.id, events = s.unconfirmed.len(), "grpc sink: {message}");
             let letters = std::mem::take(&mut s.unconfirmed)
                 .iter()
-                .map(|event| consume_reply::dead_letter(&self.id, GRPC_UNAVAILABLE, message.clone(), event))
+                .map(|event| consume_reply::dead_letter(&self.id, GRPC_UNAVAILABLE, message.clone(), &decode(event)))
                 .collect();
             s.failed_attempts = 0;
             self.push_failures(letters);
@@ -269,7 +283,7 @@ enum Put {
 /// Puts one event on the stream. Waiting for room has a deadline, so a
 /// consumer that stops reading cannot block the sink forever; the timer is
 /// only armed when the buffer is full.
-async fn put(tx: &mpsc::Sender<pb::Event>, event: pb::Event) -> Put {
+async fn put(tx: &mpsc::Sender<Bytes>, event: Bytes) -> Put {
     let event = match tx.try_send(event) {
         Ok(()) => return Put::Sent,
         Err(mpsc::error::TrySendError::Closed(_)) => return Put::Closed,
@@ -280,6 +294,20 @@ async fn put(tx: &mpsc::Sender<pb::Event>, event: pb::Event) -> Put {
         Ok(Err(_)) => Put::Closed,
         Err(_) => Put::Stalled,
     }
+}
+
+/// `ConsumerService.Consume` with events encoded already (what the generated client does, with [`PreEncodedCodec`]).
+async fn consume(client: &mut tonic::client::Grpc<RemoteChannel>, events: mpsc::Receiver<Bytes>) -> CallResult {
+    client.ready().await.map_err(|e| tonic::Status::unavailable(format!("consumer not ready: {e}")))?;
+    let path = PathAndQuery::from_static("/flowctl.v1.ConsumerService/Consume");
+    let codec = PreEncodedCodec::<pb::ConsumeResponse>::default();
+    client.client_streaming(tonic::Request::new(ReceiverStream::new(events)), path, codec).await
+}
+
+/// An event this task encoded, decoded again for a dead letter or a verdict.
+fn decode(encoded: &Bytes) -> pb::Event {
+    // The sink encoded it: decoding cannot fail; an empty event would still name nothing wrongly.
+    pb::Event::decode(encoded.clone()).unwrap_or_default()
 }
 
 fn stalled(call: tokio::task::JoinHandle<CallResult>) -> Attempt {

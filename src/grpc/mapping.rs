@@ -19,7 +19,8 @@ use crate::event::Event;
 
 /// The metadata keys the mapping owns. Incoming metadata with these names is overwritten.
 pub mod keys {
-    /// The wire `content_type`, set on every event that arrived over gRPC (even when empty).
+    /// The wire `content_type` of an event that arrived over gRPC, unless it was
+    /// `application/json` with a JSON payload (set even when empty).
     pub const CONTENT_TYPE: &str = "flowctl.content_type";
     /// `base64` when `data` holds a non-JSON payload as a base64 string.
     pub const PAYLOAD_ENCODING: &str = "flowctl.payload_encoding";
@@ -46,14 +47,17 @@ pub fn from_proto(event: pb::Event) -> Event {
         true => serde_json::from_slice::<serde_json::Value>(&payload).ok(),
         false => None,
     };
-    let data = match json {
-        Some(value) => value,
+    // `application/json` is what a JSON `data` leaves with anyway: not stored, one key less per event.
+    let (data, keep_type) = match json {
+        Some(value) => (value, content_type != JSON),
         None => {
             meta.insert(keys::PAYLOAD_ENCODING.to_owned(), BASE64.to_owned());
-            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&payload))
+            (serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&payload)), true)
         }
     };
-    meta.insert(keys::CONTENT_TYPE.to_owned(), content_type);
+    if keep_type {
+        meta.insert(keys::CONTENT_TYPE.to_owned(), content_type);
+    }
     if !source_component_id.is_empty() {
         meta.insert(keys::SOURCE_COMPONENT_ID.to_owned(), source_component_id);
     }
@@ -145,6 +149,7 @@ mod tests {
         assert_eq!(event.data, serde_json::json!({"amount": 5, "to": "G..."}));
         assert_eq!(event.timestamp, 1_700_000_000_123);
         assert_eq!(event.metadata[keys::LEDGER_SEQUENCE], "51000123");
+        assert!(!event.metadata.contains_key(keys::CONTENT_TYPE), "the default type is not stored");
         let back = to_proto(&event, "flowctl");
         let json: serde_json::Value = serde_json::from_slice(&back.payload).expect("json");
         assert_eq!(json, serde_json::json!({"amount": 5, "to": "G..."}));

@@ -6,6 +6,7 @@
 //! - [`mapping`]: `flowctl.v1.Event` <-> flowctl's [`crate::Event`], in one place.
 //! - [`io`]: the tokio runtime every gRPC client and server of the process runs on,
 //!   so blocking connector threads and actors never drive sockets themselves.
+//! - [`codec`]: sending messages encoded once (fan-out, re-sends).
 //! - [`remote`]: dialing a remote component: endpoint, TLS, per-call headers, backoff.
 //! - [`source`]: the `type: grpc` source, resuming after drops with [`resume`]'s window.
 //! - [`sink`]: the `type: grpc` sink; its streams in [`consume_task`], what a
@@ -17,6 +18,7 @@
 //! - [`process`]: the process driver: components flowctl starts (`command:`), watches, restarts and stops;
 //!   `process_ready` says when a started one counts as healthy.
 
+pub mod codec;
 pub mod consume_reply;
 mod consume_task;
 

@@ -8,6 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
 use super::consume_task::{Command, ConsumeTask};
@@ -71,8 +73,16 @@ impl GrpcSink {
 impl Sink for GrpcSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
         // Mapped here, on the sink's own thread, not on the shared I/O threads.
-        let wire: Vec<_> = events.iter().map(|e| mapping::to_proto(e, &self.id)).collect();
-        let bytes: usize = wire.iter().map(|e| e.payload.len()).sum();
+        // Encoded once here: a re-send after a failed stream reuses these bytes.
+        let mut bytes = 0;
+        let wire: Vec<Bytes> = events
+            .iter()
+            .map(|e| {
+                let event = mapping::to_proto(e, &self.id);
+                bytes += event.payload.len();
+                Bytes::from(event.encode_to_vec())
+            })
+            .collect();
         self.tx.blocking_send(Command::Events(wire)).map_err(|_| self.task_gone())?;
         self.bytes.fetch_add(bytes as u64, Relaxed);
         Ok(())

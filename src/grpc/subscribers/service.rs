@@ -160,6 +160,8 @@ impl Service<http::Request<Body>> for Routes {
             return self.api.call(request);
         }
         let call = StreamEventsCall(self.hub.clone());
-        Box::pin(async move { Ok(tonic::server::Grpc::new(PreEncodedCodec).server_streaming(call, request).await) })
+        Box::pin(async move {
+            Ok(tonic::server::Grpc::new(PreEncodedCodec::default()).server_streaming(call, request).await)
+        })
     }
 }

@@ -9,9 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use tokio_stream::Stream;
-use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
@@ -22,38 +21,8 @@ use crate::grpc::pb;
 /// The response header naming the subscriber's slot (its metrics' `subscriber` label).
 pub const SUBSCRIBER_HEADER: &str = "x-flowctl-subscriber";
 
-/// Requests decoded as usual, responses already encoded.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PreEncodedCodec;
-
-impl Codec for PreEncodedCodec {
-    type Encode = Bytes;
-    type Decode = pb::StreamRequest;
-    type Encoder = PreEncoded;
-    type Decoder = tonic_prost::ProstDecoder<pb::StreamRequest>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        PreEncoded
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
-    }
-}
-
-/// Writes an encoded message as it is.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PreEncoded;
-
-impl Encoder for PreEncoded {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
+/// Requests decoded as usual, responses already encoded (once, for every subscriber).
+pub type PreEncodedCodec = crate::grpc::codec::PreEncodedCodec<pb::StreamRequest>;
 
 /// The `StreamEvents` call: registers a subscriber and answers with its stream.
 #[derive(Clone)]
