@@ -160,7 +160,7 @@ impl Sink for LatencySink {
                 let _ = h.record(now.saturating_sub(sent).max(1));
             }
             self.seen += 1;
-            if self.seen % 1_000_000 == 0 {
+            if self.seen.is_multiple_of(1_000_000) {
                 self.rss.lock().unwrap().push((self.seen, rss_kib()));
             }
         }

@@ -78,19 +78,28 @@ impl Failures {
     }
 }
 
-/// Starts the sink's thread; `done` receives its final flush result. A sink
-/// that fails is reported down in `health` (it stays down: what reaches it
-/// afterwards is counted as lost).
+/// Everything a sink's thread needs besides the sink itself.
+pub struct SinkThread {
+    pub id: Arc<str>,
+    pub pipeline: Arc<str>,
+    /// Batches the bridge to the thread holds.
+    pub capacity: usize,
+    pub counters: Arc<ConnectorCounters>,
+    pub in_flight: InFlight,
+    /// A sink that fails is reported down here (it stays down: what reaches
+    /// it afterwards is counted as lost).
+    pub health: Health,
+    /// Where the events the sink gives up on go (`Sink::take_failures`).
+    pub dead_letters: Addr<DeadLetterActor>,
+}
+
+/// Starts the sink's thread; `done` receives its final flush result.
 pub fn spawn_sink_thread(
-    id: Arc<str>,
-    pipeline: &str,
+    thread: SinkThread,
     sink: Box<dyn Sink>,
-    capacity: usize,
-    counters: Arc<ConnectorCounters>,
-    in_flight: InFlight,
-    health: Health,
-    dead_letters: Addr<DeadLetterActor>,
 ) -> std::io::Result<(ThreadBridge<Vec<Event>>, ThreadDone)> {
+    let SinkThread { id, pipeline, capacity, counters, in_flight, health, dead_letters } = thread;
+    let pipeline = pipeline.as_ref();
     let (bridge, rx) = thread_bridge(capacity);
     let (done_tx, done_rx) = oneshot::channel();
     let labels = [("pipeline", pipeline.to_owned()), ("component", id.to_string())];

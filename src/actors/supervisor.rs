@@ -21,7 +21,7 @@ use super::fanout::FanOut;
 use super::load::load_versions;
 use super::messages::{Flow, Job};
 use super::pool::PoolActor;
-use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, ThreadDone};
+use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, SinkThread, ThreadDone};
 use super::source::{SourceActor, SourceThread};
 use super::stats::{ConnectorCounters, InFlight, ProcessorCounters, RunReport, SinkReport, SourceReport};
 use crate::admin::{Control, ProcessorControl};
@@ -258,17 +258,16 @@ impl Graph {
         for ((spec, sink), ctx) in pipeline.sinks.iter().zip(sinks).zip(sink_ctxs) {
             let id: Arc<str> = spec.id.as_str().into();
             let counters = Arc::new(ConnectorCounters::default());
-            let (bridge, done) = spawn_sink_thread(
-                id.clone(),
-                &pipeline.name,
-                sink,
+            let thread = SinkThread {
+                id: id.clone(),
+                pipeline: pipeline.name.as_str().into(),
                 capacity,
-                counters.clone(),
-                in_flight.clone(),
-                health.clone(),
-                dl.clone(),
-            )
-            .map_err(io(&spec.id))?;
+                counters: counters.clone(),
+                in_flight: in_flight.clone(),
+                health: health.clone(),
+                dead_letters: dl.clone(),
+            };
+            let (bridge, done) = spawn_sink_thread(thread, sink).map_err(io(&spec.id))?;
             let inputs = spec.inputs.iter().map(|i| Arc::from(i.as_str())).collect();
             let queued = queue_gauge(&pipeline.name, &id);
             ctx.run(SinkActor { id, inputs, ended: HashSet::new(), bridge, in_flight: in_flight.clone(), queued });

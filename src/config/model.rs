@@ -63,8 +63,8 @@ pub enum SourceKind {
     Generator(GeneratorConfig),
     File(FileSourceConfig),
     Stdin,
-    /// A remote `flowctl.v1.SourceService` (`StreamEvents`).
-    Grpc(GrpcSourceConfig),
+    /// A remote `flowctl.v1.SourceService` (`StreamEvents`). Boxed: much larger than the others.
+    Grpc(Box<GrpcSourceConfig>),
 }
 
 #[derive(Debug, Clone)]
@@ -199,8 +199,8 @@ pub enum SinkKind {
         path: PathBuf,
     },
     Null,
-    /// A remote `flowctl.v1.ConsumerService` (`Consume`).
-    Grpc(GrpcSinkConfig),
+    /// A remote `flowctl.v1.ConsumerService` (`Consume`). Boxed: much larger than the others.
+    Grpc(Box<GrpcSinkConfig>),
     /// Serves `flowctl.v1.SourceService` to any number of subscribers.
     GrpcServer(GrpcServerConfig),
 }

@@ -61,7 +61,8 @@ pub enum RawSourceConfig {
     Generator(RawGenerator),
     File(RawFileSource),
     Stdin,
-    Grpc(RawGrpcSource),
+    /// Boxed: much larger than the others.
+    Grpc(Box<RawGrpcSource>),
 }
 
 #[derive(Debug)]
@@ -69,7 +70,8 @@ pub enum RawSinkConfig {
     Stdout(RawStdoutSink),
     File(RawFileSink),
     Null,
-    Grpc(RawGrpcSink),
+    /// Boxed: much larger than the others.
+    Grpc(Box<RawGrpcSink>),
     GrpcServer(RawGrpcServer),
 }
 

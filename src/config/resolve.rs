@@ -233,7 +233,7 @@ fn source_kind(r: &mut Resolver, raw: &RawSource, config: Option<&RawSourceConfi
         }
         ("stdin", _) => SourceKind::Stdin,
         ("grpc", Some(RawSourceConfig::Grpc(config))) => {
-            SourceKind::Grpc(super::resolve_grpc::source(r, config, &raw.id.value, key, &raw.kind)?)
+            SourceKind::Grpc(Box::new(super::resolve_grpc::source(r, config, &raw.id.value, key, &raw.kind)?))
         }
         ("grpc", _) => {
             r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc source needs `config: {endpoint: ...}`");
@@ -309,7 +309,7 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
         }
         ("null", _) => SinkKind::Null,
         ("grpc", Some(RawSinkConfig::Grpc(config))) => {
-            SinkKind::Grpc(super::resolve_grpc::sink(r, config, key, &raw.kind)?)
+            SinkKind::Grpc(Box::new(super::resolve_grpc::sink(r, config, key, &raw.kind)?))
         }
         ("grpc", _) => {
             r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc sink needs `config: {endpoint: ...}`");
