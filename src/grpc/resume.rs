@@ -5,7 +5,6 @@
 //! repeats).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 
 use super::mapping::keys;
 use super::pb;
@@ -16,34 +15,36 @@ pub const WINDOW: usize = 65_536;
 /// The `SaveState` key that holds the id of the last event flowctl received.
 pub const LAST_EVENT_ID: &str = "last_event_id";
 
-/// The most recent `capacity` distinct ids, oldest forgotten first.
+/// The ids of the last `capacity` events delivered, oldest first. A full
+/// window reuses the oldest id's buffer for the newest: remembering costs a
+/// copy of the id per event, no allocation and no hashing (this runs for
+/// every event; a resume, which needs lookups, is rare).
 #[derive(Debug)]
 pub struct RecentIds {
     capacity: usize,
-    order: VecDeque<Arc<str>>,
-    set: HashSet<Arc<str>>,
+    order: VecDeque<String>,
 }
 
 impl RecentIds {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { capacity, order: VecDeque::with_capacity(capacity), set: HashSet::with_capacity(capacity) }
+        Self { capacity, order: VecDeque::with_capacity(capacity) }
     }
 
-    /// Remembers `id`; returns `false` when it was already in the window.
-    pub fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
+    pub fn push(&mut self, id: &str) {
         if self.order.len() == self.capacity {
-            if let Some(oldest) = self.order.pop_front() {
-                self.set.remove(&oldest);
+            if let Some(mut buffer) = self.order.pop_front() {
+                buffer.clear();
+                buffer.push_str(id);
+                self.order.push_back(buffer);
+                return;
             }
         }
-        let id: Arc<str> = Arc::from(id);
-        self.order.push_back(id.clone());
-        self.set.insert(id);
-        true
+        self.order.push_back(id.to_owned());
+    }
+
+    pub fn snapshot(&self) -> HashSet<String> {
+        self.order.iter().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -57,31 +58,43 @@ impl RecentIds {
 
 /// Decides which events of a stream reach the pipeline. Before the first
 /// resume every event passes (repeats inside one stream are the source's
-/// business); after a resume, an id already delivered is dropped and counted.
+/// business); after a resume, an id delivered within the window before the
+/// drop is dropped and counted, for as long as the window reaches (the next
+/// `capacity` events).
 #[derive(Debug)]
 pub struct Dedupe {
     recent: RecentIds,
-    resumed: bool,
+    /// The window as it was at the last resume.
+    before_resume: HashSet<String>,
+    /// Events still to check against `before_resume`.
+    checks_left: usize,
     dropped: u64,
 }
 
 impl Dedupe {
     pub fn new(capacity: usize) -> Self {
-        Self { recent: RecentIds::new(capacity), resumed: false, dropped: 0 }
+        Self { recent: RecentIds::new(capacity), before_resume: HashSet::new(), checks_left: 0, dropped: 0 }
     }
 
     /// Called when a stream is opened again after a drop.
     pub fn resumed(&mut self) {
-        self.resumed = true;
+        self.before_resume = self.recent.snapshot();
+        self.checks_left = self.recent.capacity;
     }
 
     /// Whether `id` goes on to the pipeline.
     pub fn admit(&mut self, id: &str) -> bool {
-        let new = self.recent.insert(id);
-        if !new && self.resumed {
-            self.dropped += 1;
-            return false;
+        if self.checks_left > 0 {
+            self.checks_left -= 1;
+            if self.before_resume.contains(id) {
+                self.dropped += 1;
+                return false;
+            }
+            if self.checks_left == 0 {
+                self.before_resume = HashSet::new();
+            }
         }
+        self.recent.push(id);
         true
     }
 
@@ -125,16 +138,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_forgets_the_oldest_id_first() {
+    fn window_forgets_the_oldest_id_first_and_reuses_its_buffer() {
         let mut ids = RecentIds::new(3);
-        for id in ["a", "b", "c"] {
-            assert!(ids.insert(id));
+        for id in ["a", "b", "c", "d"] {
+            ids.push(id);
         }
-        assert!(!ids.insert("a"), "a is still remembered");
-        assert!(ids.insert("d"), "d is new and pushes a out");
         assert_eq!(ids.len(), 3);
-        assert!(ids.insert("a"), "a was forgotten");
-        assert!(!ids.insert("c") && !ids.insert("d"));
+        let kept = ids.snapshot();
+        assert!(!kept.contains("a") && ["b", "c", "d"].iter().all(|id| kept.contains(*id)));
     }
 
     #[test]
