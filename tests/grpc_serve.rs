@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod engine_common;
+mod live_common;
 mod serve_common;
 
 use std::collections::HashSet;

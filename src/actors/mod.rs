@@ -33,7 +33,7 @@ mod load;
 pub mod messages;
 pub mod pool;
 mod processor_health;
-mod processor_metrics;
+pub(crate) mod processor_metrics;
 pub mod sink;
 pub mod source;
 pub mod stats;

@@ -19,8 +19,8 @@ pub struct ProcessorMetrics {
     queued: metrics::Gauge,
 }
 
-/// Handles of one version.
-struct VersionMetrics {
+/// Handles of one version (also `flowctl serve`'s, per served version).
+pub(crate) struct VersionMetrics {
     received: metrics::Counter,
     emitted: metrics::Counter,
     filtered: metrics::Counter,
@@ -35,7 +35,7 @@ struct VersionMetrics {
 }
 
 impl VersionMetrics {
-    fn new(pipeline: &str, id: &str, version: &str) -> Self {
+    pub(crate) fn new(pipeline: &str, id: &str, version: &str) -> Self {
         let labels = [("pipeline", pipeline.to_owned()), ("component", id.to_owned()), ("version", version.to_owned())];
         let restart = |reason: RestartReason| {
             let mut with_reason = labels.to_vec();
@@ -57,7 +57,7 @@ impl VersionMetrics {
         }
     }
 
-    fn record(&self, s: &BatchStats, module: Option<&LoadedModule>) {
+    pub(crate) fn record(&self, s: &BatchStats, module: Option<&LoadedModule>) {
         self.received.increment(s.received);
         self.emitted.increment(s.emitted);
         self.filtered.increment(s.filtered);

@@ -17,50 +17,7 @@ use tonic::Streaming;
 
 pub const LONG: Duration = Duration::from_secs(90);
 
-/// Absolute path of a guest module built from `processors/`.
-pub fn guest(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("processors").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/build-processors.sh first", path.display());
-    path
-}
-
-/// `module` with a custom section appended: the same code under another content hash.
-pub fn variant(module: &Path, tag: &str) -> Vec<u8> {
-    let mut bytes = std::fs::read(module).unwrap();
-    let name = b"flowctl-test";
-    let mut payload = vec![name.len() as u8];
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(tag.as_bytes());
-    assert!(payload.len() < 128, "one-byte LEB128 size");
-    bytes.push(0); // custom section id
-    bytes.push(payload.len() as u8);
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
-/// The version tag of an unnamed module: 12 hex digits of its SHA-256.
-pub fn short_hash(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))[..12].to_string()
-}
-
-/// A free loopback address (bound, then released for flowctl to take).
-pub fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use crate::live_common::{free_addr, guest, short_hash, variant, wait_for};
 
 /// A running `flowctl serve`.
 pub struct Served {

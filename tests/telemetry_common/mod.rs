@@ -72,6 +72,39 @@ impl Live {
         self.lines.lock().unwrap().join("\n")
     }
 
+    /// Field `field` of the first log line whose message starts with `message`.
+    pub fn find_log(&self, message: &str, field: &str) -> Option<String> {
+        self.logs().iter().find_map(|v| {
+            v["fields"]["message"].as_str()?.starts_with(message).then_some(())?;
+            v["fields"][field].as_str().map(str::to_owned)
+        })
+    }
+
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Waits for the pipeline to end by itself (killed and failed after `PATIENCE`).
+    pub fn finish(mut self) -> Run {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("flowctl did not finish:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        let stderr = self.log_text();
+        let logs = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        Run { code: status.code(), stderr, logs }
+    }
+
     /// Parsed JSON log lines so far.
     pub fn logs(&self) -> Vec<serde_json::Value> {
         self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::runtime::{LoadedModule, RestartReason, Usage};
+use crate::actors::processor_metrics;
+use crate::actors::stats::BatchStats;
+use crate::runtime::{LoadedModule, Usage};
 use crate::telemetry::names;
 
 /// The `pipeline` label of every series `flowctl serve` writes.
@@ -33,18 +35,10 @@ pub struct ServeMetrics {
     versions: HashMap<String, VersionMetrics>,
 }
 
+/// The engine's per-version handles, plus dead letters by kind.
 struct VersionMetrics {
     labels: [(&'static str, String); 3],
-    received: metrics::Counter,
-    emitted: metrics::Counter,
-    filtered: metrics::Counter,
-    bytes_in: metrics::Counter,
-    bytes_out: metrics::Counter,
-    restarts: [metrics::Counter; 4],
-    batch_duration: metrics::Histogram,
-    event_duration: metrics::Histogram,
-    instances_alive: metrics::Gauge,
-    memory_bytes: metrics::Gauge,
+    series: processor_metrics::VersionMetrics,
     failed: HashMap<&'static str, metrics::Counter>,
 }
 
@@ -52,22 +46,8 @@ impl VersionMetrics {
     fn new(component: &str, version: &str) -> Self {
         let labels =
             [("pipeline", PIPELINE.to_owned()), ("component", component.to_owned()), ("version", version.to_owned())];
-        let restart = |reason: RestartReason| {
-            let mut with_reason = labels.to_vec();
-            with_reason.push(("reason", reason.label().to_owned()));
-            metrics::counter!(names::INSTANCE_RESTARTS, &with_reason)
-        };
         Self {
-            received: metrics::counter!(names::EVENTS_RECEIVED, &labels),
-            emitted: metrics::counter!(names::EVENTS_EMITTED, &labels),
-            filtered: metrics::counter!(names::EVENTS_FILTERED, &labels),
-            bytes_in: metrics::counter!(names::BYTES_IN, &labels),
-            bytes_out: metrics::counter!(names::BYTES_OUT, &labels),
-            restarts: RestartReason::ALL.map(restart),
-            batch_duration: metrics::histogram!(names::BATCH_DURATION, &labels),
-            event_duration: metrics::histogram!(names::EVENT_DURATION, &labels),
-            instances_alive: metrics::gauge!(names::INSTANCES_ALIVE, &labels),
-            memory_bytes: metrics::gauge!(names::INSTANCE_MEMORY_BYTES, &labels),
+            series: processor_metrics::VersionMetrics::new(PIPELINE, component, version),
             failed: HashMap::new(),
             labels,
         }
@@ -86,21 +66,15 @@ impl ServeMetrics {
             .versions
             .entry(module.version().to_owned())
             .or_insert_with(|| VersionMetrics::new(component, module.version()));
-        m.received.increment(counts.received);
-        m.emitted.increment(counts.emitted);
-        m.filtered.increment(counts.filtered);
-        m.bytes_in.increment(counts.usage.bytes_in);
-        m.bytes_out.increment(counts.usage.bytes_out);
-        for (counter, reason) in m.restarts.iter().zip(RestartReason::ALL) {
-            counter.increment(counts.usage.restarts_for(reason));
-        }
-        if counts.received > 0 {
-            let seconds = counts.busy.as_secs_f64();
-            m.batch_duration.record(seconds);
-            m.event_duration.record(seconds / counts.received as f64);
-        }
-        m.instances_alive.set(module.instances_alive() as f64);
-        m.memory_bytes.set(module.instance_memory_bytes() as f64);
+        let stats = BatchStats {
+            received: counts.received,
+            emitted: counts.emitted,
+            filtered: counts.filtered,
+            busy_ns: counts.busy.as_nanos() as u64,
+            usage: counts.usage,
+            ..BatchStats::default()
+        };
+        m.series.record(&stats, Some(module));
         for kind in &counts.failed {
             let labels = &m.labels;
             m.failed
