@@ -203,3 +203,36 @@ fn a_wrapper_that_ignores_sigterm_is_killed_with_everything_it_started() {
     assert!(messages.contains(&"component process ignored SIGTERM: killing it"), "{}", run.stderr);
     wait_until("the component the wrapper started gone too", || gone(pid));
 }
+
+#[test]
+fn a_component_does_not_outlive_a_flowctl_killed_with_sigkill() {
+    let component = example_binary();
+    let ws = Workspace::new();
+    let plane_port = free_port();
+    let file = ws.pipeline(&format!(
+        r#"
+  settings:
+    control_plane_addr: "127.0.0.1:{plane_port}"
+  sources:
+    - {{id: gen, type: generator, config: {{rate: 100}}}}
+  processors:
+    - {{id: p, type: grpc, inputs: [gen], config: {{command: ["{}"]}}}}
+  sinks:
+    - {{id: out, type: null, inputs: [p]}}
+"#,
+        component.display()
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("http://127.0.0.1:{plane_port}");
+    let mut flowctl = Running::start(&ws, &file);
+    let mut registered = Vec::new();
+    wait_until("the component's registration", || {
+        registered = registrations(&runtime, &url, "p");
+        !registered.is_empty()
+    });
+    let pid: i32 = registered[0].1.parse().unwrap();
+    // SAFETY: kill(2) with the pid of the flowctl this test started.
+    assert_eq!(unsafe { libc::kill(flowctl.pid() as libc::pid_t, libc::SIGKILL) }, 0);
+    wait_until("flowctl to die", || flowctl.exited());
+    wait_until("the component to stop with its parent", || gone(pid));
+}

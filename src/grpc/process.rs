@@ -207,6 +207,7 @@ impl Driven {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        stop_with_parent(&mut command);
         let spawn_error =
             |source| ProcessError::Spawn { component: self.id.clone(), program: program.to_owned(), source };
         let mut child = command.spawn().map_err(spawn_error)?;
@@ -272,6 +273,33 @@ impl Driven {
         }
     }
 }
+
+/// A component must not outlive flowctl, even when flowctl is killed with
+/// SIGKILL and cannot stop it: Linux sends it SIGTERM when flowctl dies. (The
+/// signal follows the thread that spawned the child; flowctl spawns from its
+/// main thread and the gRPC runtime's workers, which live as long as it does.)
+#[cfg(target_os = "linux")]
+fn stop_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls prctl(2) and getppid(2), which are async-signal-safe, and builds
+    // an error only on the failure path, where the child exits anyway.
+    let flowctl = std::process::id() as libc::pid_t;
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // flowctl died before the request took effect: do not start at all.
+            if libc::getppid() != flowctl {
+                return Err(std::io::Error::other("flowctl exited while starting the component"));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_command: &mut Command) {}
 
 /// Sends `signal` to the process group a child leads: started with
 /// `process_group(0)`, its group id is its pid, and wrapper scripts and what

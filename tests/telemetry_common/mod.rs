@@ -80,6 +80,10 @@ impl Live {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().unwrap().is_some()
     }
