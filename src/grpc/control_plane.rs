@@ -3,12 +3,15 @@
 //! send heartbeats. The registry lives in memory for the run; a component
 //! that registers again under the same component id (after a restart)
 //! replaces its earlier registration. Registrations and status changes are
-//! logged, and counted in `flowctl_control_plane_components{status}`.
+//! logged, and counted in `flowctl_control_plane_components{status}`. A
+//! component whose heartbeats stop for [`STALE_AFTER`] is marked UNKNOWN
+//! (and logged) until it beats again.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
@@ -25,6 +28,12 @@ const STATUSES: [(pb::HealthStatus, &str); 6] = [
     (pb::HealthStatus::Unhealthy, "unhealthy"),
     (pb::HealthStatus::Stopping, "stopping"),
 ];
+
+/// Silence after which a registered component is reported UNKNOWN: several
+/// missed heartbeats at the usual 1-10 s intervals.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// How often the registry looks for silent components.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// One registration.
 struct Entry {
@@ -123,6 +132,28 @@ impl Registry {
         Ok(entry.status.clone())
     }
 
+    /// Marks UNKNOWN every component whose last heartbeat is older than
+    /// `stale_after` at `now_ms`; returns their service ids.
+    fn sweep(&self, now_ms: i64, stale_after: Duration) -> Vec<String> {
+        let mut entries = self.lock();
+        let limit = now_ms - stale_after.as_millis() as i64;
+        let mut marked = Vec::new();
+        for (service_id, entry) in entries.iter_mut() {
+            let last = entry.status.last_heartbeat.as_ref().map_or(0, super::mapping::to_millis);
+            let quiet = entry.status.status != pb::HealthStatus::Unknown as i32;
+            if quiet && last < limit {
+                entry.status.status = pb::HealthStatus::Unknown as i32;
+                tracing::warn!(component = %entry.component_id, service_id, silent_ms = now_ms - last,
+                    "component missed its heartbeats: status unknown until it beats again");
+                marked.push(service_id.clone());
+            }
+        }
+        if !marked.is_empty() {
+            count(&entries);
+        }
+        marked
+    }
+
     /// Registrations of `kind` (UNSPECIFIED: any) that take or make `event_type` (empty: any).
     fn find(&self, kind: i32, event_type: &str) -> pb::ListComponentsResponse {
         let matches = |c: &pb::ComponentStatus| {
@@ -219,9 +250,23 @@ impl ControlPlane {
             .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
                 let _ = stopped.await;
             });
+        let sweeping = Arc::downgrade(&registry);
         super::io::handle().spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!("control plane stopped: {e}");
+            let sweep = async move {
+                let mut every = tokio::time::interval(SWEEP_EVERY);
+                // Ends with the control plane (the registry is dropped with it).
+                while let Some(registry) = {
+                    every.tick().await;
+                    sweeping.upgrade()
+                } {
+                    registry.sweep(crate::event::Event::now_millis(), STALE_AFTER);
+                }
+            };
+            tokio::select! {
+                result = server => if let Err(e) = result {
+                    tracing::error!("control plane stopped: {e}");
+                },
+                () = sweep => {}
             }
         });
         tracing::info!(local_addr = %addr, "serving flowctl.v1.ControlPlaneService");
@@ -282,5 +327,24 @@ mod tests {
         assert!(registry.unregister(&again).is_err());
         let empty = pb::RegisterRequest::default();
         assert_eq!(registry.register(empty).unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn a_silent_component_is_unknown_until_it_beats_again() {
+        let registry = Registry::default();
+        let id = register(&registry, "p", pb::ComponentType::Processor, &[]);
+        let now = crate::event::Event::now_millis();
+        assert!(registry.sweep(now, STALE_AFTER).is_empty(), "just registered: not stale");
+        let later = now + STALE_AFTER.as_millis() as i64 + 1;
+        assert_eq!(registry.sweep(later, STALE_AFTER), vec![id.clone()]);
+        assert_eq!(registry.status(&id).unwrap().status, pb::HealthStatus::Unknown as i32);
+        assert!(registry.sweep(later, STALE_AFTER).is_empty(), "marked once");
+        let beat = pb::HeartbeatRequest {
+            service_id: id.clone(),
+            status: pb::HealthStatus::Healthy as i32,
+            ..Default::default()
+        };
+        registry.heartbeat(beat).unwrap();
+        assert_eq!(registry.status(&id).unwrap().status, pb::HealthStatus::Healthy as i32);
     }
 }
