@@ -291,7 +291,8 @@ fn fit(mut results: Vec<EventResult>, n: usize) -> Vec<EventResult> {
     results
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// What a caught panic said (its `&str` or `String` payload).
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -15,12 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use bytes::Bytes;
+use prost::Message as _;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tonic::codegen::http::uri::PathAndQuery;
 
+use super::codec::PreEncodedCodec;
 use super::mapping::{from_proto, to_proto};
 use super::pb;
-use super::pb::processor_service_client::ProcessorServiceClient;
-use super::remote::{Backoff, Remote, RemoteChannel};
+use super::remote::{Backoff, Remote, RemoteChannel, RemoteError};
 use crate::actors::messages::{Job, WorkerOutput};
 use crate::actors::stats::{BatchStats, JobResult, Outcome};
 use crate::actors::versions::VersionSet;
@@ -81,9 +84,8 @@ impl GrpcStage {
         pipeline: &str,
         config: &GrpcProcessorConfig,
         health: Health,
-    ) -> Result<(GrpcStage, mpsc::Receiver<WorkerOutput>), StageError> {
-        let endpoint = config.remote.endpoint.as_deref().ok_or(StageError::NoEndpoint)?;
-        let remote = Remote::new(endpoint, &config.remote).map_err(StageError::Remote)?;
+    ) -> Result<(GrpcStage, mpsc::Receiver<WorkerOutput>), RemoteError> {
+        let remote = Remote::for_spec(&config.remote)?;
         // The channel's connection task runs on the gRPC runtime, never on actix's thread.
         let channel = {
             let _on_grpc_runtime = super::io::runtime().enter();
@@ -110,15 +112,6 @@ impl GrpcStage {
         };
         Ok((stage, results_rx))
     }
-}
-
-/// Why a `type: grpc` processor cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StageError {
-    #[error("no endpoint (set `endpoint`, or `command` to have flowctl start the processor)")]
-    NoEndpoint,
-    #[error(transparent)]
-    Remote(super::remote::RemoteError),
 }
 
 impl Actor for GrpcStage {
@@ -178,7 +171,9 @@ impl Caller {
     /// One batch, retried whole until it succeeds or the retries are spent.
     async fn run(&self, seq: u64, events: Vec<Event>, permit: OwnedSemaphorePermit) -> JobResult {
         let start = Instant::now();
-        let wire: Vec<pb::Event> = events.iter().map(|e| to_proto(e, &self.pipeline)).collect();
+        // Encoded once: a retry sends the same bytes again.
+        let wire: Vec<Bytes> =
+            events.iter().map(|e| Bytes::from(to_proto(e, &self.pipeline).encode_to_vec())).collect();
         let mut backoff = self.backoff.clone();
         let mut attempt = 0;
         let outcome = loop {
@@ -205,12 +200,18 @@ impl Caller {
     }
 
     /// One `Process` stream: the whole batch out, every output back.
-    async fn attempt(&self, batch: &[pb::Event]) -> Result<Vec<pb::Event>, CallError> {
+    async fn attempt(&self, batch: &[Bytes]) -> Result<Vec<pb::Event>, CallError> {
         let call = async {
-            let mut client = ProcessorServiceClient::new(self.channel.clone());
+            // `ProcessorService.Process` as the generated client calls it, with events encoded already.
+            let mut client = tonic::client::Grpc::new(self.channel.clone());
             let status = |s: tonic::Status| CallError::status(&self.endpoint, &s);
+            let not_ready = |e| status(tonic::Status::unknown(format!("Service was not ready: {e}")));
+            client.ready().await.map_err(not_ready)?;
+            let path = PathAndQuery::from_static("/flowctl.v1.ProcessorService/Process");
             // The request stream ends after the batch: that is the half-close.
-            let mut stream = client.process(tokio_stream::iter(batch.to_vec())).await.map_err(status)?.into_inner();
+            let request = tonic::Request::new(tokio_stream::iter(batch.to_vec()));
+            let codec = PreEncodedCodec::<pb::Event>::default();
+            let mut stream = client.streaming(request, path, codec).await.map_err(status)?.into_inner();
             let mut outputs = Vec::with_capacity(batch.len());
             while let Some(event) = stream.message().await.map_err(status)? {
                 outputs.push(event);

@@ -16,6 +16,8 @@ pub type RemoteChannel = InterceptedService<Channel, Headers>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
+    #[error("no endpoint (set `endpoint:`, or `command:` to have flowctl start the component)")]
+    NoEndpoint,
     #[error("{endpoint:?} is not a gRPC endpoint: {reason}")]
     Endpoint { endpoint: String, reason: String },
     #[error("cannot read {what} {path}: {source}")]
@@ -74,6 +76,13 @@ impl Remote {
                 .map_err(|e| RemoteError::Tls { endpoint: uri.to_owned(), reason: e.to_string() })?;
         }
         Ok(Self { uri: uri.to_owned(), endpoint, headers: Headers::new(&spec.headers)? })
+    }
+
+    /// The remote a component's config names. The process driver fills the
+    /// endpoint of a component it starts before connectors are built, so a
+    /// missing one means neither `endpoint:` nor a started process.
+    pub fn for_spec(spec: &RemoteSpec) -> Result<Self, RemoteError> {
+        Self::new(spec.endpoint.as_deref().ok_or(RemoteError::NoEndpoint)?, spec)
     }
 
     pub fn uri(&self) -> &str {

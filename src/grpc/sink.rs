@@ -41,10 +41,7 @@ impl GrpcSink {
     /// dialed until the first event: a consumer that is not up yet is not an error.
     pub fn start(id: &str, config: &GrpcSinkConfig) -> Result<Self, ConnectorError> {
         let other = |message: String| ConnectorError::Other { connector: id.to_owned(), message };
-        let endpoint = config.remote.endpoint.as_deref().ok_or_else(|| {
-            other("grpc sink has no endpoint (its process was not started, or `endpoint:` is missing)".into())
-        })?;
-        let remote = Remote::new(endpoint, &config.remote).map_err(|e| other(e.to_string()))?;
+        let remote = Remote::for_spec(&config.remote).map_err(|e| other(e.to_string()))?;
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let failures = Failures::default();
         let component = ("component", id.to_owned());

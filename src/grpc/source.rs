@@ -55,10 +55,7 @@ impl GrpcSource {
     /// Checks the remote's settings and starts streaming in the background.
     pub fn start(id: &str, config: &GrpcSourceConfig) -> Result<Self, ConnectorError> {
         let other = |message: String| ConnectorError::Other { connector: id.to_owned(), message };
-        let endpoint = config.remote.endpoint.as_deref().ok_or_else(|| {
-            other("grpc source has no endpoint (its process was not started, or `endpoint:` is missing)".into())
-        })?;
-        let remote = Remote::new(endpoint, &config.remote).map_err(|e| other(e.to_string()))?;
+        let remote = Remote::for_spec(&config.remote).map_err(|e| other(e.to_string()))?;
         let (tx, rx) = mpsc::channel(CHANNEL_EVENTS);
         let bytes = Arc::new(AtomicU64::new(0));
         let component = ("component", id.to_owned());

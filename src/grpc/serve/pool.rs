@@ -171,11 +171,7 @@ fn guarded_process(slot: &mut InstanceSlot, events: &[Event], context: &WorkerCo
             results
         }
         Err(panic) => {
-            let reason = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let reason = crate::workers::panic_message(&panic);
             tracing::error!(processor = %context.processor, "worker panicked, replacing its instance: {reason}");
             *slot = InstanceSlot::new(slot.module().clone());
             let err = ProcessError::Trap(format!("worker panicked: {reason}"));
