@@ -25,6 +25,9 @@ pub struct ModuleOptions {
     /// Wall-clock deadline per call, e.g. 100ms.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Most output events per input event (default 1000).
+    #[arg(long, value_name = "N")]
+    pub max_outputs: Option<usize>,
     /// Processor name used in logs (default: the file's stem).
     #[arg(long)]
     pub name: Option<String>,
@@ -40,6 +43,10 @@ impl ModuleOptions {
         let mut limits = Limits { fuel: self.fuel, ..Limits::default() };
         if let Some(memory) = &self.memory {
             limits.memory_bytes = units::parse_bytes(memory).with_context(|| format!("--memory {memory}"))?;
+        }
+        if let Some(max) = self.max_outputs {
+            anyhow::ensure!(max > 0, "--max-outputs must be at least 1");
+            limits.max_outputs = max;
         }
         if let Some(timeout) = &self.timeout {
             limits.timeout = units::parse_duration(timeout).with_context(|| format!("--timeout {timeout}"))?;

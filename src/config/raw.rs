@@ -127,6 +127,8 @@ pub struct RawLimits {
     pub timeout: Option<Spanned<UnitText>>,
     pub max_input: Option<Spanned<UnitText>>,
     pub max_output: Option<Spanned<UnitText>>,
+    pub max_outputs: Option<Spanned<usize>>,
+    pub log_lines_per_second: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -247,6 +247,15 @@ fn limits(r: &mut Resolver, raw: &RawLimits, key: &str) -> Limits {
             }
         }
     }
+    if let Some(max) = &raw.max_outputs {
+        if max.value == 0 {
+            r.problems.on(max, format!("{key}.max_outputs"), "must be at least 1");
+        }
+        limits.max_outputs = max.value;
+    }
+    if let Some(rate) = &raw.log_lines_per_second {
+        limits.log_lines_per_second = rate.value;
+    }
     limits
 }
 

@@ -40,6 +40,8 @@ pub enum ProcessError {
     InputTooLarge { size: usize, limit: usize },
     #[error("output too large ({size} bytes, limit {limit})")]
     OutputTooLarge { size: usize, limit: usize },
+    #[error("too many outputs for one event (limit {limit}: limits.max_outputs)")]
+    TooManyOutputs { limit: usize },
     #[error("instantiation failed: {0}")]
     Instantiate(String),
     /// Not run at all: the version's circuit breaker is open (see `wasm.circuit_breaker`).
@@ -63,15 +65,21 @@ impl ProcessError {
             Self::CapabilityDenied { .. } => "capability_denied",
             Self::InputTooLarge { .. } => "input_too_large",
             Self::OutputTooLarge { .. } => "output_too_large",
+            Self::TooManyOutputs { .. } => "too_many_outputs",
             Self::Instantiate(_) => "instantiate",
             Self::CircuitOpen { .. } => "circuit_open",
         }
     }
 
     /// Whether the instance that produced this error must be thrown away.
-    /// A guest that reported an error through the ABI is still healthy, and
-    /// an event refused by an open circuit breaker never reached an instance.
+    /// A guest that reported an error through the ABI is still healthy (so
+    /// is one that answered an event with too many outputs: retrying would
+    /// only repeat it), and an event refused by an open circuit breaker
+    /// never reached an instance.
     pub fn poisons_instance(&self) -> bool {
-        !matches!(self, Self::Guest(_) | Self::InputTooLarge { .. } | Self::CircuitOpen { .. })
+        !matches!(
+            self,
+            Self::Guest(_) | Self::InputTooLarge { .. } | Self::TooManyOutputs { .. } | Self::CircuitOpen { .. }
+        )
     }
 }

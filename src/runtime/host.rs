@@ -4,16 +4,16 @@
 //! `capability denied`, an audit line and a counter: the module loads, and the
 //! denial happens where and when the guest actually tries.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use wasmtime::{Caller, Engine, Linker};
 
 use super::guest_memory::{self, pack};
 use super::host_calls::{CallResult, HostCallCounters, HostFn};
 use super::http::{self, RateWindow};
-use super::metrics::{AUDIT_TARGET, GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, GUEST_TARGET, MAX_GUEST_METRICS};
+use super::metrics::{AUDIT_TARGET, GUEST_METRIC_PREFIX, GUEST_TARGET, MAX_GUEST_METRICS};
 use super::permissions::Permissions;
+use super::scope::{MetricAdmission, ProcessorScope};
 use super::store::StoreData;
 use super::usage::LiveInstances;
 
@@ -30,41 +30,41 @@ pub struct CapabilityTrap {
     pub target: Option<String>,
 }
 
-/// What all instances of one processor share.
+/// Longest guest log line kept; the rest of a longer one is cut.
+pub const MAX_LOG_LINE: usize = 8 * 1024;
+
+/// What all instances of one version of a processor share.
 pub struct ProcessorShared {
     pub name: String,
     pub version: String,
+    /// What the processor keeps across versions: metric names, log budget.
+    pub scope: Arc<ProcessorScope>,
     pub permissions: Permissions,
     /// Present when `http_request` is granted.
     pub agent: Option<ureq::Agent>,
     pub rate: RateWindow,
-    /// Distinct guest metric names created so far (capped at [`MAX_GUEST_METRICS`]).
-    pub metric_names: Mutex<HashSet<String>>,
     /// Largest HTTP response body handed to the guest.
     pub max_http_body: usize,
     /// Instances of this module alive now, and their memory.
     pub live: LiveInstances,
     pub host_calls: HostCallCounters,
-    /// `flowctl_dropped_guest_metric_updates_total` of this processor.
-    pub guest_metrics_dropped: metrics::Counter,
 }
 
 impl ProcessorShared {
-    pub fn new(name: String, version: String, permissions: Permissions, max_http_body: usize) -> Self {
+    pub fn new(scope: Arc<ProcessorScope>, version: String, permissions: Permissions, max_http_body: usize) -> Self {
         let agent = permissions.http.as_ref().map(|_| http::agent());
+        let name = scope.name.clone();
         let host_calls = HostCallCounters::new(&name, &version);
-        let guest_metrics_dropped = metrics::counter!(GUEST_METRICS_DROPPED, "processor" => name.clone());
         Self {
             name,
             version,
+            scope,
             permissions,
             agent,
             rate: RateWindow::new(),
-            metric_names: Mutex::new(HashSet::new()),
             max_http_body,
             live: LiveInstances::default(),
             host_calls,
-            guest_metrics_dropped,
         }
     }
 }
@@ -116,6 +116,10 @@ pub fn linker(engine: &Engine, permissions: &Permissions, with_wasi: bool) -> wa
     }
     if with_wasi {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreData::wasi)?;
+        // The one WASI call that blocks, replaced by one bounded by the call's deadline.
+        linker.allow_shadowing(true);
+        linker.func_wrap(WASI_MODULE, "poll_oneoff", super::wasi_poll::poll_oneoff)?;
+        linker.allow_shadowing(false);
     }
     Ok(linker)
 }
@@ -161,11 +165,21 @@ pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Op
 
 /// Copies `len` bytes at `ptr` out of the guest's memory.
 fn read(caller: &Caller<'_, StoreData>, ptr: i32, len: i32) -> Result<Vec<u8>, guest_memory::BadPointer> {
+    read_at_most(caller, ptr, len, usize::MAX)
+}
+
+/// Copies the first `max` of the `len` bytes at `ptr` (all of which must be in bounds).
+fn read_at_most(
+    caller: &Caller<'_, StoreData>,
+    ptr: i32,
+    len: i32,
+    max: usize,
+) -> Result<Vec<u8>, guest_memory::BadPointer> {
     let data = match caller.data().memory {
         Some(memory) => memory.data(caller),
         None => &[],
     };
-    guest_memory::slice(data, ptr as u32, len as u32).map(<[u8]>::to_vec)
+    guest_memory::slice(data, ptr as u32, len as u32).map(|bytes| bytes[..bytes.len().min(max)].to_vec())
 }
 
 fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wasmtime::Result<()> {
@@ -177,7 +191,10 @@ fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wa
     let bytes = guest_memory::slice(data, ptr as u32, len as u32)
         .inspect_err(|_| shared.host_calls.count(HostFn::Log, CallResult::Error))?;
     shared.host_calls.count(HostFn::Log, CallResult::Ok);
-    let message = String::from_utf8_lossy(bytes);
+    if !shared.scope.admit_log_line() {
+        return Ok(());
+    }
+    let message = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_LINE)]);
     let (processor, version) = (&shared.name, &shared.version);
     match level {
         0 => {
@@ -196,42 +213,47 @@ fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wa
     Ok(())
 }
 
+/// Raw names one instance remembers, so a repeated `record_metric` costs a
+/// hash lookup; a guest cycling through more raw names than this (all of which
+/// may sanitise to admitted names) is served uncached instead of growing the map.
+const MAX_CACHED_RAW_NAMES: usize = 2 * MAX_GUEST_METRICS;
+
 fn host_record_metric(mut caller: Caller<'_, StoreData>, ptr: i32, len: i32, value: f64) -> wasmtime::Result<()> {
-    let raw = read(&caller, ptr, len)
+    // Names are cut to 100 characters when sanitised; a few more bytes keep
+    // distinct long names distinct in the raw-name cache.
+    let raw = read_at_most(&caller, ptr, len, 4 * MAX_METRIC_NAME)
         .inspect_err(|_| caller.data().shared.host_calls.count(HostFn::RecordMetric, CallResult::Error))?;
     let state = caller.data_mut();
+    let scope = &state.shared.scope;
     state.shared.host_calls.count(HostFn::RecordMetric, CallResult::Ok);
     if let Some(slot) = state.gauges.get(&raw) {
         match slot {
             Some(gauge) => gauge.set(value),
-            None => state.shared.guest_metrics_dropped.increment(1),
+            None => scope.guest_metrics_dropped.increment(1),
         }
         return Ok(());
     }
     let name = sanitize_metric_name(&raw);
-    let (admitted, first) = {
-        let mut names = state.shared.metric_names.lock().unwrap_or_else(|p| p.into_inner());
-        if names.contains(&name) {
-            (true, false)
-        } else if names.len() < MAX_GUEST_METRICS {
-            (names.insert(name.clone()), true)
-        } else {
-            (false, false)
-        }
-    };
+    let admission = scope.admit_metric(&name);
     let full_name = format!("{GUEST_METRIC_PREFIX}{name}");
-    if first {
+    if admission == MetricAdmission::First {
         // Gives the series its `# HELP` line (promtool rejects metrics without one).
         metrics::describe_gauge!(full_name.clone(), "Recorded by processor guests with record_metric.");
     }
-    let gauge = admitted.then(|| metrics::gauge!(full_name, "processor" => state.shared.name.clone()));
+    let gauge =
+        (admission != MetricAdmission::Refused).then(|| metrics::gauge!(full_name, "processor" => scope.name.clone()));
     match &gauge {
         Some(g) => g.set(value),
-        None => state.shared.guest_metrics_dropped.increment(1),
+        None => scope.guest_metrics_dropped.increment(1),
     }
-    state.gauges.insert(raw, gauge);
+    if state.gauges.len() < MAX_CACHED_RAW_NAMES {
+        state.gauges.insert(raw, gauge);
+    }
     Ok(())
 }
+
+/// Longest sanitised guest metric name, before the prefix.
+const MAX_METRIC_NAME: usize = 100;
 
 /// Suffixes Prometheus reserves for counters, histograms and summaries; a
 /// guest gauge must not end in one, or scrapers misread it.
@@ -244,7 +266,7 @@ pub fn sanitize_metric_name(raw: &[u8]) -> String {
         .chars()
         .map(|c| c.to_ascii_lowercase())
         .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '_' })
-        .take(100)
+        .take(MAX_METRIC_NAME)
         .collect();
     if name.is_empty() {
         return "unnamed".into();

@@ -4,6 +4,9 @@ use std::io::{Read, Write};
 
 use serde_json::json;
 
+use std::sync::Arc;
+
+use super::scope::MetricAdmission;
 use super::test_guests::*;
 use super::*;
 
@@ -163,13 +166,46 @@ fn guest_metric_names_are_capped_per_processor() {
               {ECHO})"#
         ),
     );
-    let module = load(&wat, spec());
+    let runtime = runtime();
+    let module = runtime.load_bytes(wat.as_bytes(), spec()).unwrap();
     let mut instance = module.instantiate().unwrap();
     instance.process_event(&event("m")).unwrap();
     instance.process_event(&event("m")).unwrap();
-    let names = module.shared.metric_names.lock().unwrap();
-    assert_eq!(names.len(), super::metrics::MAX_GUEST_METRICS);
-    assert!(names.contains("m00") && names.contains("m63") && !names.contains("m64"), "{names:?}");
+    let scope = &module.shared.scope;
+    assert_eq!(scope.admit_metric("m00"), MetricAdmission::Known);
+    assert_eq!(scope.admit_metric("m63"), MetricAdmission::Known);
+    assert_eq!(scope.admit_metric("m64"), MetricAdmission::Refused);
+    // A reloaded version of the processor shares the cap: it cannot start over.
+    let reloaded = runtime.load_bytes(wat.as_bytes(), ProcessorSpec { version: Some("v2".into()), ..spec() }).unwrap();
+    assert!(Arc::ptr_eq(&reloaded.shared.scope, scope));
+    assert_eq!(reloaded.shared.scope.admit_metric("fresh"), MetricAdmission::Refused);
+}
+
+#[test]
+fn a_wasi_sleep_within_the_deadline_completes() {
+    let wat = guest(
+        r#"(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))"#,
+        &format!(
+            r#"(func (export "process_event") (param $p i32) (param $n i32) (result i64)
+              ;; one relative monotonic clock subscription of 20 ms at 1024; event at 1100, count at 1200
+              (i32.store8 (i32.const 1032) (i32.const 0))
+              (i32.store (i32.const 1040) (i32.const 1))
+              (i64.store (i32.const 1048) (i64.const 20000000))
+              (i32.store16 (i32.const 1064) (i32.const 0))
+              (if (call $poll (i32.const 1024) (i32.const 1100) (i32.const 1) (i32.const 1200)) (then unreachable))
+              (if (i32.ne (i32.load (i32.const 1200)) (i32.const 1)) (then unreachable))
+              {ECHO})"#
+        ),
+    );
+    let module = load(&wat, spec());
+    let mut instance = module.instantiate().unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(instance.process_event(&event("s")).unwrap().len(), 1);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(20), "the guest slept");
+    let mut short = spec();
+    short.limits.timeout = std::time::Duration::from_millis(5);
+    let err = load(&wat, short).instantiate().unwrap().process_event(&event("s")).unwrap_err();
+    assert_eq!(err, ProcessError::DeadlineExceeded { timeout: std::time::Duration::from_millis(5) });
 }
 
 #[test]

@@ -182,10 +182,10 @@ impl Instance {
         self.arm_metered(1);
         match self.call(Entry::Event)? {
             Outcome::Failed(reason) => Err(ProcessError::Guest(reason)),
-            Outcome::Output => match wire::parse_event_output(&self.output)? {
-                Ok(outs) => Ok(self.finish_all(outs, event)),
-                Err(reason) => Err(ProcessError::Guest(reason)),
-            },
+            Outcome::Output => {
+                let outs = wire::parse_event_output(&self.output, self.module.spec().limits.max_outputs)??;
+                Ok(self.finish_all(outs, event))
+            }
         }
     }
 
@@ -213,15 +213,9 @@ impl Instance {
         match self.call(Entry::Batch)? {
             Outcome::Failed(reason) => Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()),
             Outcome::Output => {
-                let entries = wire::parse_batch_output(&self.output, events.len())?;
-                Ok(entries
-                    .into_iter()
-                    .zip(events)
-                    .map(|(entry, input)| match entry {
-                        Ok(outs) => Ok(self.finish_all(outs, input)),
-                        Err(reason) => Err(ProcessError::Guest(reason)),
-                    })
-                    .collect())
+                let max_outputs = self.module.spec().limits.max_outputs;
+                let entries = wire::parse_batch_output(&self.output, events.len(), max_outputs)?;
+                Ok(entries.into_iter().zip(events).map(|(entry, input)| Ok(self.finish_all(entry?, input))).collect())
             }
         }
     }

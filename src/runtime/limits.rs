@@ -13,8 +13,14 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Largest input buffer (one event or one batch) in bytes.
     pub max_input_bytes: usize,
-    /// Largest output buffer in bytes.
+    /// Largest output buffer in bytes, checked before it is copied out.
     pub max_output_bytes: usize,
+    /// Most output events per input event, counted while the output is
+    /// parsed: past it the rest is skipped unbuilt and the event fails.
+    pub max_outputs: usize,
+    /// Guest log lines (`log`, WASI stdout/stderr) per second, per processor;
+    /// lines over it are dropped and counted.
+    pub log_lines_per_second: u32,
 }
 
 impl Default for Limits {
@@ -25,6 +31,8 @@ impl Default for Limits {
             fuel: None,
             max_input_bytes: 16 * 1024 * 1024,
             max_output_bytes: 16 * 1024 * 1024,
+            max_outputs: 1000,
+            log_lines_per_second: 100,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! (defined once, in [`crate::telemetry::names`]), the cap on guest metric
 //! names, and the tracing targets of guest and audit lines.
 
-pub use crate::telemetry::names::{GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, HOST_CALLS, MODULE_CACHE};
+pub use crate::telemetry::names::{
+    GUEST_LOG_LINES_DROPPED, GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, HOST_CALLS, MODULE_CACHE,
+};
 
 /// Most distinct guest metric names one processor may create.
 pub const MAX_GUEST_METRICS: usize = 64;

@@ -39,9 +39,11 @@
 //!
 //! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
 //! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
-//! `slot` (self-replacing instance), `usage` (fuel, bytes, restarts by reason,
+//! `slot` (self-replacing instance), `scope` (budgets a processor keeps
+//! across versions and reloads), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
+//! `wasi_poll` (`poll_oneoff` under the call's deadline),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
 //! `wire` (events in and out), `trap` (error classification), `validate`.
 
@@ -57,12 +59,14 @@ pub mod limits;
 pub mod metrics;
 mod module;
 pub mod permissions;
+mod scope;
 mod slot;
 mod store;
 mod trap;
 mod usage;
 pub mod validate;
 mod wasi;
+mod wasi_poll;
 mod wire;
 
 #[cfg(test)]

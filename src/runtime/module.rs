@@ -13,6 +13,7 @@ use super::engine::{EngineHandle, Engines};
 use super::error::{ProcessError, RuntimeError};
 use super::host::{self, ProcessorShared};
 use super::instance::Instance;
+use super::scope::Scopes;
 use super::store::StoreData;
 use super::validate::{self, ModuleReport};
 use super::{ProcessorSpec, RuntimeSettings};
@@ -39,6 +40,8 @@ pub struct Runtime {
 struct RuntimeInner {
     settings: RuntimeSettings,
     engines: Engines,
+    /// Per-processor budgets that outlive any one loaded version.
+    scopes: Scopes,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -53,7 +56,7 @@ impl Runtime {
     pub fn new(settings: RuntimeSettings) -> Result<Runtime, RuntimeError> {
         let engines = Engines::new(settings.epoch_tick);
         engines.get(false)?;
-        Ok(Runtime { inner: Arc::new(RuntimeInner { settings, engines }) })
+        Ok(Runtime { inner: Arc::new(RuntimeInner { settings, engines, scopes: Scopes::default() }) })
     }
 
     pub fn settings(&self) -> &RuntimeSettings {
@@ -87,8 +90,9 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&module).map_err(|e| RuntimeError::Abi(format!("{e:#}")))?;
         let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
+        let scope = self.inner.scopes.get(&spec.name, spec.limits.log_lines_per_second);
         let shared = Arc::new(ProcessorShared::new(
-            spec.name.clone(),
+            scope,
             version.clone(),
             spec.permissions.clone(),
             spec.limits.max_output_bytes,

@@ -24,6 +24,8 @@ pub struct StoreData {
     pub gauges: HashMap<Vec<u8>, Option<metrics::Gauge>>,
     /// Locked-down WASI, created on first use by a module that imports it.
     pub wasi: Option<WasiP1Ctx>,
+    /// Zero of the guest's WASI monotonic clock.
+    pub clock_origin: Instant,
 }
 
 impl StoreData {
@@ -35,13 +37,15 @@ impl StoreData {
             deadline: Instant::now(),
             gauges: HashMap::new(),
             wasi: None,
+            clock_origin: Instant::now(),
         }
     }
 
     /// The WASI context, created locked down on first use.
     pub fn wasi(&mut self) -> &mut WasiP1Ctx {
         let shared = &self.shared;
-        self.wasi.get_or_insert_with(|| super::wasi::locked_down_ctx(&shared.name, &shared.version))
+        let origin = self.clock_origin;
+        self.wasi.get_or_insert_with(|| super::wasi::locked_down_ctx(&shared.scope, &shared.version, origin))
     }
 }
 

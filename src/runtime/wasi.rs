@@ -6,20 +6,23 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{HostMonotonicClock, WasiCtxBuilder};
 
+use super::host::MAX_LOG_LINE;
 use super::metrics::GUEST_TARGET;
+use super::scope::ProcessorScope;
 
-/// A partial line longer than this is logged as is, so a guest cannot grow host memory without a newline.
-const MAX_LINE: usize = 8 * 1024;
-
-/// The WASI context every WASI guest gets.
-pub fn locked_down_ctx(processor: &str, version: &str) -> WasiP1Ctx {
+/// The WASI context every WASI guest gets. Output lines share the
+/// processor's log budget with the `log` import.
+/// `clock_origin` is the zero of the guest's monotonic clock, so
+/// [`super::wasi_poll`] can turn absolute waits into host instants.
+pub fn locked_down_ctx(scope: &Arc<ProcessorScope>, version: &str, clock_origin: Instant) -> WasiP1Ctx {
     let mut builder = WasiCtxBuilder::new();
     // The builder's defaults already give no env, args, preopens or stdin;
     // sockets are switched off explicitly rather than relying on "all addresses denied".
@@ -27,9 +30,25 @@ pub fn locked_down_ctx(processor: &str, version: &str) -> WasiP1Ctx {
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .stdout(LogStream::new(processor, version, "stdout"))
-        .stderr(LogStream::new(processor, version, "stderr"));
+        .monotonic_clock(GuestClock { origin: clock_origin })
+        .stdout(LogStream::new(scope.clone(), version, "stdout"))
+        .stderr(LogStream::new(scope.clone(), version, "stderr"));
     builder.build_p1()
+}
+
+/// The guest's monotonic clock: nanoseconds since its store was created.
+struct GuestClock {
+    origin: Instant,
+}
+
+impl HostMonotonicClock for GuestClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 /// A guest output stream that logs complete lines.
@@ -39,21 +58,16 @@ pub struct LogStream {
 }
 
 struct LineBuffer {
-    processor: String,
+    scope: Arc<ProcessorScope>,
     version: String,
     stream: &'static str,
     pending: Vec<u8>,
 }
 
 impl LogStream {
-    pub fn new(processor: &str, version: &str, stream: &'static str) -> Self {
+    pub fn new(scope: Arc<ProcessorScope>, version: &str, stream: &'static str) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(LineBuffer {
-                processor: processor.to_owned(),
-                version: version.to_owned(),
-                stream,
-                pending: Vec::new(),
-            })),
+            inner: Arc::new(Mutex::new(LineBuffer { scope, version: version.to_owned(), stream, pending: Vec::new() })),
         }
     }
 
@@ -65,22 +79,30 @@ impl LogStream {
 }
 
 impl LineBuffer {
-    fn push(&mut self, mut bytes: &[u8]) {
-        while let Some(pos) = bytes.iter().position(|&b| b == b'\n') {
-            self.pending.extend_from_slice(&bytes[..pos]);
-            self.emit();
-            bytes = &bytes[pos + 1..];
-        }
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= MAX_LINE {
-            self.emit();
+    /// Appends `bytes`, logging each complete line. A line is cut at
+    /// [`MAX_LOG_LINE`] (what follows, up to its newline, is dropped), so a
+    /// guest cannot grow host memory by never writing a newline.
+    fn push(&mut self, bytes: &[u8]) {
+        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+            let (text, ends_line) = match chunk.split_last() {
+                Some((b'\n', text)) => (text, true),
+                _ => (chunk, false),
+            };
+            let room = MAX_LOG_LINE.saturating_sub(self.pending.len());
+            self.pending.extend_from_slice(&text[..text.len().min(room)]);
+            if ends_line || self.pending.len() >= MAX_LOG_LINE {
+                self.emit();
+            }
         }
     }
 
     fn emit(&mut self) {
-        let line = String::from_utf8_lossy(&self.pending);
-        let line = line.trim_end_matches('\r');
-        tracing::info!(target: GUEST_TARGET, processor = %self.processor, version = %self.version, stream = self.stream, "{line}");
+        if self.scope.admit_log_line() {
+            let line = String::from_utf8_lossy(&self.pending);
+            let line = line.trim_end_matches('\r');
+            let (processor, version, stream) = (&self.scope.name, &self.version, self.stream);
+            tracing::info!(target: GUEST_TARGET, processor = %processor, version = %version, stream, "{line}");
+        }
         self.pending.clear();
     }
 }

@@ -37,6 +37,8 @@ pub const HOST_CALLS: &str = "flowctl_host_calls_total";
 pub const GUEST_METRIC_PREFIX: &str = "flowctl_guest_";
 /// Guest metric updates dropped because a processor reached its cap of names. Label: `processor`.
 pub const GUEST_METRICS_DROPPED: &str = "flowctl_dropped_guest_metric_updates_total";
+/// Guest log lines (`log`, WASI stdout/stderr) dropped over the processor's rate. Label: `processor`.
+pub const GUEST_LOG_LINES_DROPPED: &str = "flowctl_dropped_guest_log_lines_total";
 /// Events waiting in a stage. Labels: `pipeline`, `component`, `stage`.
 pub const QUEUE_DEPTH: &str = "flowctl_queue_depth";
 /// Whether a component is ready (1) or down (0), as `/readyz` sees it. Label: `component`.
@@ -150,6 +152,12 @@ pub const CATALOG: &[MetricDef] = &[
         Kind::Counter,
         &["processor"],
         "Guest record_metric updates dropped because the processor reached its cap of distinct names.",
+    ),
+    def(
+        GUEST_LOG_LINES_DROPPED,
+        Kind::Counter,
+        &["processor"],
+        "Guest log lines (log, WASI stdout/stderr) dropped over the processor's limits.log_lines_per_second.",
     ),
     def(QUEUE_DEPTH, Kind::Gauge, &["pipeline", "component", "stage"], "Events waiting in a stage of a component."),
     def(COMPONENT_READY, Kind::Gauge, &["component"], "1 while a component runs, 0 while it is down (see /readyz)."),
