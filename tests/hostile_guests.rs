@@ -28,6 +28,7 @@ struct Measured {
 }
 
 /// Runs `cmd` to its end and measures the child itself (`wait4`), not the test process.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's Child does not know about
 fn measure(mut cmd: Command) -> Measured {
     let start = Instant::now();
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();

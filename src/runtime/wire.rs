@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn outputs_past_the_limit_fail_the_event_without_being_built() {
-        let many = format!("[{}]", vec!["{}"; 5].join(","));
+        let many = format!("[{}]", ["{}"; 5].join(","));
         assert_eq!(parse_event_output(many.as_bytes(), 5).unwrap().unwrap().len(), 5);
         assert_eq!(
             parse_event_output(many.as_bytes(), 4).unwrap().unwrap_err(),
