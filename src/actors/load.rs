@@ -26,6 +26,8 @@ pub(super) fn load_versions(
             config: processor.config.clone(),
             limits: wasm.limits.clone(),
             permissions: wasm.permissions.clone(),
+            tenant: wasm.tenant.clone(),
+            quotas: wasm.quotas.clone(),
         };
         let module = runtime.load_file(&v.module, spec.clone()).map_err(|error| EngineError::Module {
             processor: processor.id.clone(),

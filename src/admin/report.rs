@@ -23,6 +23,26 @@ pub struct ProcessorStatus {
     pub circuit_breaker: Option<BreakerPolicy>,
     pub reloads: ReloadStatus,
     pub versions: Vec<VersionStatus>,
+    /// Label on quota metrics and audit lines.
+    #[serde(default)]
+    pub tenant: String,
+    /// Every quota set for the processor, with its use in the current window.
+    #[serde(default)]
+    pub quotas: Vec<QuotaStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuotaStatus {
+    /// `cpu_seconds_per_hour`, `http_requests_per_minute` or `memory_mb_hours`.
+    pub quota: String,
+    /// Use in the current window (seconds, requests or MB-hours).
+    pub used: f64,
+    pub limit: f64,
+    /// Over the quota: events are paused or dead-lettered until the window ends.
+    pub exceeded: bool,
+    /// `pause` or `dead_letter`.
+    pub on_breach: String,
+    pub resets_in_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -4,7 +4,8 @@ use std::sync::PoisonError;
 
 use super::control::ProcessorControl;
 use super::guard::BreakerState;
-use super::report::{BreakerPolicy, ProcessorStatus, RollbackPolicy, VersionStatus};
+use super::report::{BreakerPolicy, ProcessorStatus, QuotaStatus, RollbackPolicy, VersionStatus};
+use crate::runtime::quota::QuotaMeter;
 
 impl ProcessorControl {
     pub fn status(&self) -> ProcessorStatus {
@@ -48,6 +49,7 @@ impl ProcessorControl {
             .collect();
         // The runtime counts each module's live instances in every worker.
         let instances = entries.iter().map(|e| e.module.instances_alive()).sum::<u64>() as i64;
+        let (tenant, quotas) = entries.first().map(|e| quota_status(e.module.quota())).unwrap_or_default();
         drop(entries);
         ProcessorStatus {
             id: self.id().to_string(),
@@ -66,6 +68,26 @@ impl ProcessorControl {
             }),
             reloads: self.reloads.lock().unwrap_or_else(PoisonError::into_inner).clone(),
             versions,
+            tenant,
+            quotas,
         }
     }
+}
+
+/// The processor's tenant and quotas (the meter is shared by all its versions).
+fn quota_status(meter: &QuotaMeter) -> (String, Vec<QuotaStatus>) {
+    let on_breach = meter.action().label();
+    let quotas = meter
+        .readings()
+        .into_iter()
+        .map(|r| QuotaStatus {
+            quota: r.quota.to_owned(),
+            used: r.used,
+            limit: r.limit,
+            exceeded: r.used > r.limit,
+            on_breach: on_breach.to_owned(),
+            resets_in_ms: r.resets_in.as_millis() as u64,
+        })
+        .collect();
+    (meter.tenant().to_owned(), quotas)
 }

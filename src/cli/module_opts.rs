@@ -61,6 +61,7 @@ impl ModuleOptions {
             config,
             limits,
             permissions: Permissions { http, ..Permissions::default() },
+            ..ProcessorSpec::named("")
         })
     }
 }

@@ -11,6 +11,7 @@ use crate::actors::EngineOptions;
 use crate::grpc::control_plane::ControlPlane;
 use crate::grpc::process::Processes;
 use crate::runtime::{Runtime, RuntimeSettings};
+use crate::telemetry::audit::AuditLog;
 use crate::telemetry::{Health, LogFormat, MetricsServer};
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +41,17 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
         pipeline.settings.metrics_addr = addr;
     }
     let level = log_level.unwrap_or_else(|| pipeline.settings.log_level.clone());
-    crate::telemetry::logging::init(&level, log_format);
+    let audit = match &pipeline.settings.audit_log {
+        Some(path) => match AuditLog::open(path, pipeline.tenants()) {
+            Ok(audit) => Some(audit),
+            Err(err) => {
+                eprintln!("{}: spec.settings.audit_log: {err}", args.file.display());
+                return Ok(ExitCode::from(EXIT_CANNOT_START));
+            }
+        },
+        None => None,
+    };
+    crate::telemetry::logging::init_with_audit(&level, log_format, audit);
 
     // The recorder goes in before anything records, and the endpoint binds
     // before the pipeline starts, so a taken port fails fast and by name.

@@ -54,6 +54,21 @@ fn processor_block(p: &ProcessorStatus) -> String {
     if !guards.is_empty() {
         out.push_str(&format!("  guards: {}\n", guards.join("; ")));
     }
+    if !p.quotas.is_empty() {
+        let quotas: Vec<String> = p
+            .quotas
+            .iter()
+            .map(|q| {
+                let state = if q.exceeded {
+                    format!(" EXCEEDED ({} for {}s)", q.on_breach, q.resets_in_ms.div_ceil(1000))
+                } else {
+                    String::new()
+                };
+                format!("{} {:.2}/{}{state}", q.quota, q.used, q.limit)
+            })
+            .collect();
+        out.push_str(&format!("  quotas (tenant {}): {}\n", p.tenant, quotas.join("; ")));
+    }
     let header =
         ["version", "sha256", "weight", "traffic", "state", "circuit", "events", "errors", "error rate", "restarts"];
     let mut rows = vec![header.map(str::to_string).to_vec()];
@@ -102,7 +117,7 @@ pub fn print_split(p: &ProcessorStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::report::{ReloadStatus, VersionStatus};
+    use crate::admin::report::{QuotaStatus, ReloadStatus, VersionStatus};
 
     #[test]
     fn renders_one_row_per_version() {
@@ -131,6 +146,15 @@ mod tests {
                 circuit_breaker: None,
                 reloads: ReloadStatus { ok: 1, error: 1, last_error: Some("m.wasm: not wasm".into()) },
                 versions: vec![version("v1", 90), version("v2", 10)],
+                tenant: "acme".into(),
+                quotas: vec![QuotaStatus {
+                    quota: "cpu_seconds_per_hour".into(),
+                    used: 12.5,
+                    limit: 10.0,
+                    exceeded: true,
+                    on_breach: "pause".into(),
+                    resets_in_ms: 1500,
+                }],
             }],
         };
         let text = render(&report);
@@ -140,5 +164,6 @@ mod tests {
         );
         assert!(text.lines().any(|l| l.trim_start().starts_with("v2") && l.contains("10.0%")), "{text}");
         assert!(text.contains("last failed reload: m.wasm: not wasm"), "{text}");
+        assert!(text.contains("quotas (tenant acme): cpu_seconds_per_hour 12.50/10 EXCEEDED (pause for 2s)"), "{text}");
     }
 }

@@ -232,7 +232,7 @@ fn unknown_keys_are_named_with_line_and_path() {
     let problems = dir.problems(&with_wasm("        module: m.wasm\n        limits:\n          memroy: 3MiB\n"));
     assert_eq!(
         problems,
-        ["13: spec.processors[0].wasm.limits.memroy: unknown key `memroy`, expected one of memory, fuel, timeout, max_input, max_output"]
+        ["13: spec.processors[0].wasm.limits.memroy: unknown key `memroy`, expected one of memory, fuel, timeout, max_input, max_output, max_outputs, log_lines_per_second"]
     );
 }
 
@@ -341,4 +341,31 @@ fn relative_paths_resolve_against_the_file_not_the_working_directory() {
         std::path::absolute(dir.dir.path().join("sub/m.wasm")).unwrap()
     );
     assert_eq!(pipeline.source_file, file);
+}
+
+#[test]
+fn quotas_and_limits_are_checked() {
+    let dir = Dir::new();
+    let problems = dir.problems(&with_wasm(
+        "        module: m.wasm\n        tenant: acme\n        quotas: {cpu_seconds_per_hour: -1, http_requests_per_minute: 0, memory_mb_hours: 5, on_breach: stop}\n        limits: {max_outputs: 0}\n",
+    ));
+    assert_eq!(
+        problems,
+        [
+            "13: spec.processors[0].wasm.quotas.cpu_seconds_per_hour: must be a number above 0",
+            "13: spec.processors[0].wasm.quotas.http_requests_per_minute: must be at least 1",
+            "13: spec.processors[0].wasm.quotas.on_breach: \"stop\" is not a quota action (use dead_letter or pause)",
+            "14: spec.processors[0].wasm.limits.max_outputs: must be at least 1",
+        ]
+    );
+    let pipeline = dir
+        .parse(&with_wasm(
+            "        module: m.wasm\n        tenant: acme\n        quotas: {memory_mb_hours: 5, on_breach: pause}\n        limits: {max_outputs: 7, log_lines_per_second: 0}\n",
+        ))
+        .unwrap();
+    let wasm = pipeline.processors[0].wasm().unwrap();
+    assert_eq!(wasm.tenant.as_deref(), Some("acme"));
+    assert_eq!((wasm.quotas.memory_mb_hours, wasm.quotas.on_breach), (Some(5.0), crate::runtime::QuotaAction::Pause));
+    assert_eq!((wasm.limits.max_outputs, wasm.limits.log_lines_per_second), (7, 0));
+    assert_eq!(pipeline.tenants()["p"], "acme");
 }

@@ -17,6 +17,7 @@ mod raw_connectors;
 mod raw_grpc;
 mod resolve;
 mod resolve_grpc;
+mod resolve_quota;
 mod resolve_wasm;
 pub mod units;
 mod yaml;

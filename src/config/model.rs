@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::runtime::{Limits, Permissions};
+use crate::runtime::{Limits, Permissions, Quotas};
 
 /// A whole `flowctl.yaml`.
 #[derive(Debug, Clone)]
@@ -19,6 +19,13 @@ pub struct Pipeline {
     pub sources: Vec<SourceSpec>,
     pub processors: Vec<ProcessorConfig>,
     pub sinks: Vec<SinkSpec>,
+}
+
+impl Pipeline {
+    /// The tenant of each wasm processor that names one.
+    pub fn tenants(&self) -> std::collections::HashMap<String, String> {
+        self.processors.iter().filter_map(|p| Some((p.id.clone(), p.wasm()?.tenant.clone()?))).collect()
+    }
 }
 
 /// Process-level settings from `spec.settings` (all optional in the file).
@@ -43,6 +50,9 @@ pub struct Settings {
     /// that register themselves. `None`: only when a component is process-driven,
     /// on a free loopback port.
     pub control_plane_addr: Option<SocketAddr>,
+    /// JSONL file of audit records (denied capabilities, breached limits,
+    /// quota decisions), relative to the pipeline file; `None` = none.
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +163,9 @@ pub struct WasmConfig {
     pub rollback: Option<RollbackSpec>,
     /// Restart intensity that takes a version out of service: `None` = never.
     pub circuit_breaker: Option<BreakerSpec>,
+    /// Label on quota metrics and audit lines (`default` when unset).
+    pub tenant: Option<String>,
+    pub quotas: Quotas,
 }
 
 /// A version whose instances were replaced `max_restarts` times within

@@ -51,6 +51,7 @@ pub struct RawSettings {
     pub admin_token: Option<Spanned<String>>,
     pub hot_reload: Option<bool>,
     pub control_plane_addr: Option<Spanned<String>>,
+    pub audit_log: Option<Spanned<String>>,
 }
 
 /// `spec.settings.dead_letter`.
@@ -94,6 +95,21 @@ pub struct RawWasm {
     pub limits: RawLimits,
     #[serde(default)]
     pub permissions: RawPermissions,
+    /// Label on quota metrics and audit lines.
+    pub tenant: Option<Spanned<String>>,
+    #[serde(default)]
+    pub quotas: RawQuotas,
+}
+
+/// `wasm.quotas`: budgets per window; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuotas {
+    pub cpu_seconds_per_hour: Option<Spanned<f64>>,
+    pub http_requests_per_minute: Option<Spanned<u32>>,
+    pub memory_mb_hours: Option<Spanned<f64>>,
+    /// `dead_letter` (default) or `pause`.
+    pub on_breach: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

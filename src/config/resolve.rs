@@ -99,7 +99,15 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         admin_token: None,
         hot_reload: raw.hot_reload.unwrap_or(true),
         control_plane_addr: None,
+        audit_log: None,
     };
+    if let Some(path) = &raw.audit_log {
+        if path.value.trim().is_empty() {
+            r.problems.on(path, "spec.settings.audit_log", "must be a file path");
+        } else {
+            settings.audit_log = Some(r.path(&path.value));
+        }
+    }
     if let Some(addr) = &raw.control_plane_addr {
         match addr.value.parse::<SocketAddr>() {
             Ok(parsed) => settings.control_plane_addr = Some(parsed),

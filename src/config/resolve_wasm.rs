@@ -120,6 +120,8 @@ fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<Wa
         max_retries: wasm.max_retries.unwrap_or(defaults::MAX_RETRIES),
         rollback: wasm.rollback.as_ref().map(|rollback| rollback_spec(r, rollback, &format!("{key}.rollback"))),
         circuit_breaker: wasm.circuit_breaker.as_ref().map(|b| breaker_spec(r, b, &format!("{key}.circuit_breaker"))),
+        tenant: wasm.tenant.as_ref().map(|t| t.value.clone()),
+        quotas: super::resolve_quota::quotas(r, &wasm.quotas, &format!("{key}.quotas")),
     })
 }
 

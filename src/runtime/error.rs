@@ -42,6 +42,8 @@ pub enum ProcessError {
     OutputTooLarge { size: usize, limit: usize },
     #[error("too many outputs for one event (limit {limit}: limits.max_outputs)")]
     TooManyOutputs { limit: usize },
+    #[error("quota exceeded: {quota} (tenant {tenant})")]
+    QuotaExceeded { quota: String, tenant: String },
     #[error("instantiation failed: {0}")]
     Instantiate(String),
     /// Not run at all: the version's circuit breaker is open (see `wasm.circuit_breaker`).
@@ -52,6 +54,20 @@ pub enum ProcessError {
 }
 
 impl ProcessError {
+    /// The limit this error reports a breach of (`limits.timeout` ...), for
+    /// the audit log; `None` for faults that breach no configured limit.
+    pub fn breached_limit(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::FuelExhausted { .. } => "limits.fuel",
+            Self::MemoryLimitExceeded { .. } => "limits.memory",
+            Self::DeadlineExceeded { .. } => "limits.timeout",
+            Self::InputTooLarge { .. } => "limits.max_input",
+            Self::OutputTooLarge { .. } => "limits.max_output",
+            Self::TooManyOutputs { .. } => "limits.max_outputs",
+            _ => return None,
+        })
+    }
+
     /// A short, bounded label for metrics and dead letters.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -66,6 +82,7 @@ impl ProcessError {
             Self::InputTooLarge { .. } => "input_too_large",
             Self::OutputTooLarge { .. } => "output_too_large",
             Self::TooManyOutputs { .. } => "too_many_outputs",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Instantiate(_) => "instantiate",
             Self::CircuitOpen { .. } => "circuit_open",
         }
@@ -74,12 +91,16 @@ impl ProcessError {
     /// Whether the instance that produced this error must be thrown away.
     /// A guest that reported an error through the ABI is still healthy (so
     /// is one that answered an event with too many outputs: retrying would
-    /// only repeat it), and an event refused by an open circuit breaker
-    /// never reached an instance.
+    /// only repeat it), and an event refused by an open circuit breaker or
+    /// an exceeded quota never reached an instance.
     pub fn poisons_instance(&self) -> bool {
         !matches!(
             self,
-            Self::Guest(_) | Self::InputTooLarge { .. } | Self::TooManyOutputs { .. } | Self::CircuitOpen { .. }
+            Self::Guest(_)
+                | Self::InputTooLarge { .. }
+                | Self::TooManyOutputs { .. }
+                | Self::CircuitOpen { .. }
+                | Self::QuotaExceeded { .. }
         )
     }
 }

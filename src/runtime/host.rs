@@ -151,9 +151,10 @@ fn deny(caller: &Caller<'_, StoreData>, function: &'static str, target: Option<S
 pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Option<&str>) {
     tracing::warn!(
         target: AUDIT_TARGET,
+        tenant = shared.scope.quota.tenant(),
         processor = %shared.name,
         version = %shared.version,
-        function,
+        action = function,
         target = target.unwrap_or(""),
         allowed = false,
         "capability denied"
@@ -294,6 +295,10 @@ fn host_http_request(
     let (Some(permission), Some(agent)) = (shared.permissions.http.as_ref(), shared.agent.as_ref()) else {
         return Err(deny(&caller, "http_request", Some(url)).into());
     };
+    if !shared.scope.quota.take_http_request() {
+        audit_denied(&shared, "http_request", Some(&url));
+        return Ok(0);
+    }
     let allowed = http::check_url(&url, &permission.allowed_domains)
         .and_then(|allowed| shared.rate.take(permission.max_requests_per_minute).map(|()| allowed));
     let allowed = match allowed {

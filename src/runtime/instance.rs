@@ -9,6 +9,7 @@ use wasmtime::{Memory, Store, TypedFunc};
 use super::error::ProcessError;
 use super::guest_memory::{self, unpack};
 use super::module::LoadedModule;
+use super::quota::QuotaKind;
 use super::store::StoreData;
 use super::trap::{self, CallLimits};
 use super::usage::Usage;
@@ -47,6 +48,8 @@ pub struct Instance {
     fuel_armed: u64,
     /// Memory size last reported to the module's live-instance gauge.
     counted_memory: u64,
+    /// Until when this instance's memory was charged to the memory quota.
+    memory_charged_until: Instant,
 }
 
 /// How a guest call ended when it did not trap.
@@ -102,6 +105,7 @@ impl Instance {
             usage: Usage::default(),
             fuel_armed: 0,
             counted_memory,
+            memory_charged_until: Instant::now(),
         };
         if let Some(init) = init {
             this.run_init(init)?;
@@ -150,12 +154,26 @@ impl Instance {
     /// memory gauge up to date. Cheap: one fuel read and one size read.
     pub fn take_usage(&mut self) -> Usage {
         self.settle_fuel();
+        self.charge_memory();
         let memory = self.memory_bytes();
         if memory != self.counted_memory {
             self.module.shared.live.resized(self.counted_memory, memory);
             self.counted_memory = memory;
         }
         std::mem::take(&mut self.usage)
+    }
+
+    /// Books the memory held since the last charge against the memory quota.
+    fn charge_memory(&mut self) {
+        let quota = &self.module.shared.scope.quota;
+        if !quota.is_active() {
+            return;
+        }
+        let now = Instant::now();
+        let held = now.saturating_duration_since(self.memory_charged_until).as_secs_f64();
+        self.memory_charged_until = now;
+        let mb_hours = self.memory_bytes() as f64 / (1024.0 * 1024.0) * held / 3600.0;
+        quota.record(QuotaKind::Memory, mb_hours);
     }
 
     /// Arms the next call, first booking what the previous one consumed.
@@ -322,6 +340,7 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        self.charge_memory();
         self.module.shared.live.dropped(self.counted_memory);
     }
 }

@@ -3,7 +3,8 @@
 //! names, and the tracing targets of guest and audit lines.
 
 pub use crate::telemetry::names::{
-    GUEST_LOG_LINES_DROPPED, GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, HOST_CALLS, MODULE_CACHE,
+    GUEST_LOG_LINES_DROPPED, GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, HOST_CALLS, MODULE_CACHE, QUOTA_BREACHES,
+    QUOTA_LIMIT, QUOTA_USED,
 };
 
 /// Most distinct guest metric names one processor may create.

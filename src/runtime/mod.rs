@@ -40,7 +40,7 @@
 //! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
 //! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
 //! `slot` (self-replacing instance), `scope` (budgets a processor keeps
-//! across versions and reloads), `usage` (fuel, bytes, restarts by reason,
+//! across versions and reloads), `quota` (CPU, HTTP and memory per window), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
 //! `wasi_poll` (`poll_oneoff` under the call's deadline),
@@ -59,6 +59,7 @@ pub mod limits;
 pub mod metrics;
 mod module;
 pub mod permissions;
+pub mod quota;
 mod scope;
 mod slot;
 mod store;
@@ -82,6 +83,7 @@ pub use instance::Instance;
 pub use limits::Limits;
 pub use module::{LoadedModule, Runtime};
 pub use permissions::{HttpPermission, Permissions};
+pub use quota::{QuotaAction, Quotas};
 pub use slot::{InstanceSlot, RECYCLE_AFTER_CALLS};
 pub use usage::{RestartReason, Usage};
 pub use validate::ModuleReport;
@@ -102,6 +104,10 @@ pub struct ProcessorSpec {
     pub config: serde_json::Value,
     pub limits: Limits,
     pub permissions: Permissions,
+    /// Label of whoever owns the processor, on quota metrics and audit lines.
+    pub tenant: Option<String>,
+    /// Budgets per window, shared by all versions of the processor.
+    pub quotas: Quotas,
 }
 
 impl ProcessorSpec {
@@ -114,6 +120,8 @@ impl ProcessorSpec {
             config: serde_json::json!({}),
             limits: Limits::default(),
             permissions: Permissions::default(),
+            tenant: None,
+            quotas: Quotas::default(),
         }
     }
 }

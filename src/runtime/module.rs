@@ -13,6 +13,7 @@ use super::engine::{EngineHandle, Engines};
 use super::error::{ProcessError, RuntimeError};
 use super::host::{self, ProcessorShared};
 use super::instance::Instance;
+use super::quota::QuotaMeter;
 use super::scope::Scopes;
 use super::store::StoreData;
 use super::validate::{self, ModuleReport};
@@ -90,7 +91,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&module).map_err(|e| RuntimeError::Abi(format!("{e:#}")))?;
         let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
-        let scope = self.inner.scopes.get(&spec.name, spec.limits.log_lines_per_second);
+        let scope = self.inner.scopes.get(&spec);
         let shared = Arc::new(ProcessorShared::new(
             scope,
             version.clone(),
@@ -185,6 +186,11 @@ impl LoadedModule {
     /// Linear memory of this module's live instances, in bytes.
     pub fn instance_memory_bytes(&self) -> u64 {
         self.shared.live.memory_bytes()
+    }
+
+    /// The processor's quota meter (shared by all its versions).
+    pub fn quota(&self) -> &QuotaMeter {
+        &self.shared.scope.quota
     }
 
     /// A fresh instance with `init` run.

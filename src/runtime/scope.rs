@@ -1,7 +1,7 @@
 //! What a processor keeps across its versions and hot reloads: the budgets a
 //! guest could otherwise reset by being reloaded (distinct metric names, log
-//! lines per second). One [`ProcessorScope`] per processor name, owned by the
-//! [`super::Runtime`] and shared by every module version loaded under that name.
+//! lines per second, quotas). One [`ProcessorScope`] per processor name, owned
+//! by the [`super::Runtime`] and shared by every module version loaded under that name.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,11 @@ use std::time::Instant;
 use dashmap::DashMap;
 
 use super::metrics::{GUEST_LOG_LINES_DROPPED, GUEST_METRICS_DROPPED, MAX_GUEST_METRICS};
+use super::quota::QuotaMeter;
+use super::ProcessorSpec;
+
+/// The tenant label of processors that name none.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// Per-processor state shared by all its versions.
 pub struct ProcessorScope {
@@ -22,6 +27,8 @@ pub struct ProcessorScope {
     pub guest_metrics_dropped: metrics::Counter,
     /// `flowctl_dropped_guest_log_lines_total` of this processor.
     pub guest_log_lines_dropped: metrics::Counter,
+    /// CPU, HTTP and memory use against the processor's quotas.
+    pub quota: QuotaMeter,
 }
 
 /// Whether a guest metric name may be recorded.
@@ -36,11 +43,14 @@ pub enum MetricAdmission {
 }
 
 impl ProcessorScope {
-    fn new(name: &str, log_lines_per_second: u32) -> Self {
+    fn new(spec: &ProcessorSpec) -> Self {
+        let name = spec.name.as_str();
+        let tenant = spec.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
         Self {
             name: name.to_owned(),
             metric_names: Mutex::new(HashSet::new()),
-            log_lines: Mutex::new(TokenBucket::new(log_lines_per_second)),
+            log_lines: Mutex::new(TokenBucket::new(spec.limits.log_lines_per_second)),
+            quota: QuotaMeter::new(name, tenant, spec.quotas.clone()),
             guest_metrics_dropped: metrics::counter!(GUEST_METRICS_DROPPED, "processor" => name.to_owned()),
             guest_log_lines_dropped: metrics::counter!(GUEST_LOG_LINES_DROPPED, "processor" => name.to_owned()),
         }
@@ -68,9 +78,10 @@ impl ProcessorScope {
         admitted
     }
 
-    /// Applies a (possibly reloaded) pipeline's log rate.
-    fn set_log_rate(&self, per_second: u32) {
-        self.log_lines.lock().unwrap_or_else(|p| p.into_inner()).set_rate(per_second);
+    /// Applies a (re)loaded version's log rate and quotas.
+    fn update(&self, spec: &ProcessorSpec) {
+        self.log_lines.lock().unwrap_or_else(|p| p.into_inner()).set_rate(spec.limits.log_lines_per_second);
+        self.quota.set_quotas(spec.quotas.clone());
     }
 }
 
@@ -81,17 +92,14 @@ pub struct Scopes {
 }
 
 impl Scopes {
-    /// The scope of processor `name`, created on first use; its log rate is
-    /// the latest loaded version's.
-    pub fn get(&self, name: &str, log_lines_per_second: u32) -> Arc<ProcessorScope> {
-        if let Some(scope) = self.by_name.get(name) {
-            scope.set_log_rate(log_lines_per_second);
+    /// The scope of processor `spec.name`, created on first use; its log
+    /// rate and quotas are the latest loaded version's.
+    pub fn get(&self, spec: &ProcessorSpec) -> Arc<ProcessorScope> {
+        if let Some(scope) = self.by_name.get(&spec.name) {
+            scope.update(spec);
             return scope.clone();
         }
-        self.by_name
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(ProcessorScope::new(name, log_lines_per_second)))
-            .clone()
+        self.by_name.entry(spec.name.clone()).or_insert_with(|| Arc::new(ProcessorScope::new(spec))).clone()
     }
 }
 
@@ -147,21 +155,23 @@ mod tests {
     #[test]
     fn metric_names_are_capped_per_processor_across_versions() {
         let scopes = Scopes::default();
-        let v1 = scopes.get("p", 100);
+        let v1 = scopes.get(&ProcessorSpec::named("p"));
         for i in 0..MAX_GUEST_METRICS {
             assert_eq!(v1.admit_metric(&format!("m{i}")), MetricAdmission::First);
         }
-        let v2 = scopes.get("p", 100);
+        let v2 = scopes.get(&ProcessorSpec { version: Some("v2".into()), ..ProcessorSpec::named("p") });
         assert!(Arc::ptr_eq(&v1, &v2), "a reloaded version shares the scope");
         assert_eq!(v2.admit_metric("m0"), MetricAdmission::Known);
         assert_eq!(v2.admit_metric("new"), MetricAdmission::Refused);
-        assert_eq!(scopes.get("other", 100).admit_metric("new"), MetricAdmission::First);
+        assert_eq!(scopes.get(&ProcessorSpec::named("other")).admit_metric("new"), MetricAdmission::First);
     }
 
     #[test]
     fn zero_log_rate_drops_every_line() {
         let scopes = Scopes::default();
-        let scope = scopes.get("quiet", 0);
+        let mut quiet = ProcessorSpec::named("quiet");
+        quiet.limits.log_lines_per_second = 0;
+        let scope = scopes.get(&quiet);
         assert!(!scope.admit_log_line());
     }
 }

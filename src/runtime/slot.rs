@@ -1,10 +1,13 @@
 //! An instance that replaces itself: the unit a worker thread owns.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::error::ProcessError;
 use super::instance::Instance;
+use super::metrics::AUDIT_TARGET;
 use super::module::LoadedModule;
+use super::quota::{thread_cpu_time, QuotaKind};
 use super::usage::{RestartReason, Usage};
 use super::EventResult;
 use crate::event::Event;
@@ -58,10 +61,36 @@ impl InstanceSlot {
     /// discarded and the batch re-run one event at a time, each on a healthy
     /// instance, so every good event is processed and each bad one carries
     /// its own error.
+    ///
+    /// A processor over a quota has its events refused (`quota_exceeded`)
+    /// or waits here for the quota's window to end, as its quotas say.
     pub fn process(&mut self, events: &[Event]) -> Vec<EventResult> {
         if events.is_empty() {
             return Vec::new();
         }
+        let quota = &self.module.shared.scope.quota;
+        let metered = quota.is_active();
+        if metered {
+            if let Err(err) = quota.admit() {
+                return events.iter().map(|_| Err(err.clone())).collect();
+            }
+        }
+        let cpu_before = if metered { thread_cpu_time() } else { Duration::ZERO };
+        let results = self.isolating(events);
+        if metered {
+            let used = thread_cpu_time().saturating_sub(cpu_before);
+            self.module.shared.scope.quota.record(QuotaKind::Cpu, used.as_secs_f64());
+        }
+        for err in results.iter().filter_map(|r| r.as_ref().err()) {
+            if let Some(limit) = err.breached_limit() {
+                audit_limit(&self.module, limit, err);
+            }
+        }
+        results
+    }
+
+    /// The batch in one call; after a fatal error, event by event.
+    fn isolating(&mut self, events: &[Event]) -> Vec<EventResult> {
         let err = match self.call(events) {
             Ok(results) => return results,
             Err(err) => err,
@@ -109,6 +138,22 @@ impl InstanceSlot {
         self.usage.count_restart(RestartReason::of(err));
         tracing::debug!(processor = %self.module.spec().name, kind = err.kind(), "discarding instance: {err}");
     }
+}
+
+/// One audit line per breached limit: what the guest tried and was stopped at.
+fn audit_limit(module: &LoadedModule, limit: &'static str, err: &ProcessError) {
+    let scope = &module.shared.scope;
+    tracing::warn!(
+        target: AUDIT_TARGET,
+        tenant = scope.quota.tenant(),
+        processor = %scope.name,
+        version = module.version(),
+        action = "limit",
+        target = limit,
+        allowed = false,
+        reason = %err,
+        "limit breached"
+    );
 }
 
 #[cfg(test)]

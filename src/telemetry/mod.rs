@@ -1,5 +1,7 @@
-//! Logging setup, metric names, health state and the HTTP endpoint serving them.
+//! Logging setup, the audit log, metric names, health state and the HTTP
+//! endpoint serving them.
 
+pub mod audit;
 pub mod exporter;
 pub mod health;
 pub mod logging;

@@ -39,6 +39,13 @@ pub const GUEST_METRIC_PREFIX: &str = "flowctl_guest_";
 pub const GUEST_METRICS_DROPPED: &str = "flowctl_dropped_guest_metric_updates_total";
 /// Guest log lines (`log`, WASI stdout/stderr) dropped over the processor's rate. Label: `processor`.
 pub const GUEST_LOG_LINES_DROPPED: &str = "flowctl_dropped_guest_log_lines_total";
+/// Usage of a quota in its current window (seconds, requests or MB-hours).
+/// Labels: `processor`, `tenant`, `quota`.
+pub const QUOTA_USED: &str = "flowctl_quota_used";
+/// A quota's limit per window (0 = no quota). Labels: `processor`, `tenant`, `quota`.
+pub const QUOTA_LIMIT: &str = "flowctl_quota_limit";
+/// Windows in which a quota was exceeded. Labels: `processor`, `tenant`, `quota`.
+pub const QUOTA_BREACHES: &str = "flowctl_quota_breaches_total";
 /// Events waiting in a stage. Labels: `pipeline`, `component`, `stage`.
 pub const QUEUE_DEPTH: &str = "flowctl_queue_depth";
 /// Whether a component is ready (1) or down (0), as `/readyz` sees it. Label: `component`.
@@ -158,6 +165,19 @@ pub const CATALOG: &[MetricDef] = &[
         Kind::Counter,
         &["processor"],
         "Guest log lines (log, WASI stdout/stderr) dropped over the processor's limits.log_lines_per_second.",
+    ),
+    def(
+        QUOTA_USED,
+        Kind::Gauge,
+        &["processor", "tenant", "quota"],
+        "Usage of a processor's quota in its current window (seconds, requests or MB-hours).",
+    ),
+    def(QUOTA_LIMIT, Kind::Gauge, &["processor", "tenant", "quota"], "A processor's quota per window (0 = none)."),
+    def(
+        QUOTA_BREACHES,
+        Kind::Counter,
+        &["processor", "tenant", "quota"],
+        "Windows in which a processor exceeded a quota.",
     ),
     def(QUEUE_DEPTH, Kind::Gauge, &["pipeline", "component", "stage"], "Events waiting in a stage of a component."),
     def(COMPONENT_READY, Kind::Gauge, &["component"], "1 while a component runs, 0 while it is down (see /readyz)."),
