@@ -76,6 +76,8 @@ mod host_tests;
 mod instance_tests;
 #[cfg(test)]
 pub(crate) mod test_guests;
+#[cfg(test)]
+mod wire_props;
 
 pub use cache::CacheOutcome;
 pub use error::{ProcessError, RuntimeError};
