@@ -141,8 +141,13 @@ pub struct RawPermissions {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub allowed_domains: Spanned<Vec<Spanned<String>>>,
+    /// CIDR networks (or single addresses) that lift the block on non-public addresses.
+    pub allowed_networks: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allowed_ports: Option<Spanned<Vec<Spanned<u32>>>>,
     pub timeout: Option<Spanned<UnitText>>,
     pub max_requests_per_minute: Option<Spanned<u32>>,
+    pub max_request_body: Option<Spanned<UnitText>>,
+    pub max_response_body: Option<Spanned<UnitText>>,
 }
 
 /// A size or duration as written: `32MiB`, `50ms`, or a bare number (`512`).

@@ -130,7 +130,17 @@ spec:
         batch_timeout: 250us
         max_retries: 0
         limits: {memory: 32MiB, fuel: 1000, timeout: 50ms, max_input: 1MB, max_output: 2MiB}
-        permissions: {log: false, metrics: false, http: {allowed_domains: [api.example.com], timeout: 2s, max_requests_per_minute: 60}}
+        permissions:
+          log: false
+          metrics: false
+          http:
+            allowed_domains: [api.example.com]
+            allowed_networks: [127.0.0.0/8, 10.1.0.0/16, 10.9.9.9, 'fd00::/8']
+            allowed_ports: [8443]
+            timeout: 2s
+            max_requests_per_minute: 60
+            max_request_body: 64KiB
+            max_response_body: 2MiB
   sinks:
     - {id: a, type: stdout, inputs: [p], config: {pretty: true}}
     - {id: b, type: file, inputs: [p], config: {path: out.jsonl}}
@@ -169,6 +179,10 @@ spec:
     let http = w.permissions.http.as_ref().unwrap();
     assert_eq!(http.allowed_domains, vec!["api.example.com".to_string()]);
     assert_eq!((http.timeout, http.max_requests_per_minute), (Duration::from_secs(2), 60));
+    let networks: Vec<String> = http.allowed_networks.iter().map(ToString::to_string).collect();
+    assert_eq!(networks, ["127.0.0.0/8", "10.1.0.0/16", "10.9.9.9/32", "fd00::/8"]);
+    assert_eq!(http.allowed_ports, [8443]);
+    assert_eq!((http.max_request_body, http.max_response_body), (64 * 1024, 2 * 1024 * 1024));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: true }));
     assert!(matches!(&pipeline.sinks[1].kind, SinkKind::File { path } if path.ends_with("out.jsonl")));
     assert!(matches!(pipeline.sinks[2].kind, SinkKind::Null));

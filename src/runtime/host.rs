@@ -11,7 +11,7 @@ use wasmtime::{Caller, Engine, Linker};
 
 use super::guest_memory::{self, pack};
 use super::host_calls::{CallResult, HostCallCounters, HostFn};
-use super::http::{self, RateWindow};
+use super::http::{HttpClient, HttpDenial, HttpFailure, RateRegistry};
 use super::metrics::{AUDIT_TARGET, GUEST_METRICS_DROPPED, GUEST_METRIC_PREFIX, GUEST_TARGET, MAX_GUEST_METRICS};
 use super::permissions::Permissions;
 use super::store::StoreData;
@@ -34,14 +34,10 @@ pub struct CapabilityTrap {
 pub struct ProcessorShared {
     pub name: String,
     pub version: String,
-    pub permissions: Permissions,
     /// Present when `http_request` is granted.
-    pub agent: Option<ureq::Agent>,
-    pub rate: RateWindow,
+    pub http: Option<HttpClient>,
     /// Distinct guest metric names created so far (capped at [`MAX_GUEST_METRICS`]).
     pub metric_names: Mutex<HashSet<String>>,
-    /// Largest HTTP response body handed to the guest.
-    pub max_http_body: usize,
     /// Instances of this module alive now, and their memory.
     pub live: LiveInstances,
     pub host_calls: HostCallCounters,
@@ -50,18 +46,17 @@ pub struct ProcessorShared {
 }
 
 impl ProcessorShared {
-    pub fn new(name: String, version: String, permissions: Permissions, max_http_body: usize) -> Self {
-        let agent = permissions.http.as_ref().map(|_| http::agent());
+    /// `rates` holds the HTTP rate windows by processor name, so this version
+    /// shares its budget with the processor's other versions.
+    pub fn new(name: String, version: String, permissions: &Permissions, rates: &RateRegistry) -> Self {
+        let http = permissions.http.clone().map(|permission| HttpClient::new(permission, rates.window(&name)));
         let host_calls = HostCallCounters::new(&name, &version);
         let guest_metrics_dropped = metrics::counter!(GUEST_METRICS_DROPPED, "processor" => name.clone());
         Self {
             name,
             version,
-            permissions,
-            agent,
-            rate: RateWindow::new(),
+            http,
             metric_names: Mutex::new(HashSet::new()),
-            max_http_body,
             live: LiveInstances::default(),
             host_calls,
             guest_metrics_dropped,
@@ -157,6 +152,22 @@ pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Op
     if let Some(f) = HostCallCounters::function(function) {
         shared.host_calls.count(f, CallResult::Denied);
     }
+}
+
+/// The audit line and `denied` count of an `http_request` a rule of the
+/// processor's HTTP permission refused; the reason names the rule.
+fn audit_http_denial(shared: &ProcessorShared, url: &str, denial: &HttpDenial) {
+    tracing::warn!(
+        target: AUDIT_TARGET,
+        processor = %shared.name,
+        version = %shared.version,
+        function = "http_request",
+        target = %url,
+        allowed = false,
+        reason = %denial,
+        "capability denied"
+    );
+    shared.host_calls.count(HostFn::HttpRequest, CallResult::Denied);
 }
 
 /// Copies `len` bytes at `ptr` out of the guest's memory.
@@ -269,32 +280,16 @@ fn host_http_request(
     let body = read(&caller, body_ptr, body_len).inspect_err(bad_pointer)?;
     let url = String::from_utf8_lossy(&url_bytes).into_owned();
     let shared = caller.data().shared.clone();
-    let (Some(permission), Some(agent)) = (shared.permissions.http.as_ref(), shared.agent.as_ref()) else {
+    let Some(client) = shared.http.as_ref() else {
         return Err(deny(&caller, "http_request", Some(url)).into());
     };
-    let allowed = http::check_url(&url, &permission.allowed_domains)
-        .and_then(|allowed| shared.rate.take(permission.max_requests_per_minute).map(|()| allowed));
-    let allowed = match allowed {
-        Ok(allowed) => allowed,
-        Err(denial) => {
-            tracing::warn!(
-                target: AUDIT_TARGET,
-                processor = %shared.name,
-                version = %shared.version,
-                function = "http_request",
-                target = %url,
-                allowed = false,
-                reason = %denial,
-                "capability denied"
-            );
-            shared.host_calls.count(HostFn::HttpRequest, CallResult::Denied);
+    let response = match client.request(&url, method, body, caller.data().deadline) {
+        Ok(response) => response,
+        Err(HttpFailure::Denied(denial)) => {
+            audit_http_denial(&shared, &url, &denial);
             return Ok(0);
         }
-    };
-    let deadline = caller.data().deadline;
-    let response = match http::send(agent, permission, allowed, method, body, deadline, shared.max_http_body) {
-        Ok(response) => response,
-        Err(reason) => {
+        Err(HttpFailure::Failed(reason)) => {
             tracing::warn!(target: GUEST_TARGET, processor = %shared.name, url = %url, "http_request failed: {reason}");
             shared.host_calls.count(HostFn::HttpRequest, CallResult::Error);
             return Ok(0);

@@ -41,7 +41,7 @@
 //! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
 //! `slot` (self-replacing instance), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
-//! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
+//! `http` (egress policy: domains, ports, addresses, body caps, the per-processor rate cap, the pinned client), `wasi` (locked-down WASI),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
 //! `wire` (events in and out), `trap` (error classification), `validate`.
 

@@ -12,6 +12,7 @@ use super::cache::{self, CacheOutcome};
 use super::engine::{EngineHandle, Engines};
 use super::error::{ProcessError, RuntimeError};
 use super::host::{self, ProcessorShared};
+use super::http::RateRegistry;
 use super::instance::Instance;
 use super::store::StoreData;
 use super::validate::{self, ModuleReport};
@@ -39,6 +40,9 @@ pub struct Runtime {
 struct RuntimeInner {
     settings: RuntimeSettings,
     engines: Engines,
+    /// HTTP rate windows by processor name: outlive every loaded version, so a
+    /// hot reload does not refill a processor's budget.
+    http_rates: RateRegistry,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -53,7 +57,7 @@ impl Runtime {
     pub fn new(settings: RuntimeSettings) -> Result<Runtime, RuntimeError> {
         let engines = Engines::new(settings.epoch_tick);
         engines.get(false)?;
-        Ok(Runtime { inner: Arc::new(RuntimeInner { settings, engines }) })
+        Ok(Runtime { inner: Arc::new(RuntimeInner { settings, engines, http_rates: RateRegistry::default() }) })
     }
 
     pub fn settings(&self) -> &RuntimeSettings {
@@ -90,8 +94,8 @@ impl Runtime {
         let shared = Arc::new(ProcessorShared::new(
             spec.name.clone(),
             version.clone(),
-            spec.permissions.clone(),
-            spec.limits.max_output_bytes,
+            &spec.permissions,
+            &self.inner.http_rates,
         ));
         let deadline_ticks = engine.deadline_ticks(spec.limits.timeout);
 
