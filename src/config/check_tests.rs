@@ -168,7 +168,7 @@ fn the_admin_api_off_loopback_needs_a_token() {
     assert_eq!(
         problems,
         [
-            "6: spec.settings.metrics_addr: 0.0.0.0:9464 is not a loopback address, and the admin API listens there too: set spec.settings.admin_token",
+            "6: spec.settings.metrics_addr: 0.0.0.0:9464 is not a loopback address, and the admin API listens there too: set spec.settings.admin_token_file (or admin_token, or FLOWCTL_ADMIN_TOKEN)",
             "7: spec.settings.admin_token: must not be empty",
         ]
     );

@@ -49,6 +49,8 @@ pub struct RawSettings {
     pub shutdown_grace: Option<Spanned<UnitText>>,
     pub channel_capacity: Option<Spanned<usize>>,
     pub admin_token: Option<Spanned<String>>,
+    /// Relative to the pipeline file; exclusive with `admin_token`.
+    pub admin_token_file: Option<Spanned<String>>,
     pub hot_reload: Option<bool>,
     pub control_plane_addr: Option<Spanned<String>>,
 }

@@ -89,7 +89,7 @@ fn minimal_pipeline_gets_every_default() {
         p.wasm().expect("a wasm processor").rollback.is_none()
             && p.wasm().expect("a wasm processor").circuit_breaker.is_none()
     );
-    assert_eq!((pipeline.settings.admin_token.as_deref(), pipeline.settings.hot_reload), (None, true));
+    assert_eq!((pipeline.settings.admin_token, pipeline.settings.hot_reload), (None, true));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: false }));
 }
 
@@ -152,7 +152,8 @@ spec:
     let s = &pipeline.settings;
     assert_eq!(s.log_level, "debug");
     assert_eq!(s.metrics_addr.to_string(), "0.0.0.0:9000");
-    assert_eq!((s.admin_token.as_deref(), s.hot_reload), (Some("s3cret"), false));
+    let token = s.admin_token.as_ref().unwrap();
+    assert_eq!((token.secret.as_str(), &token.source, s.hot_reload), ("s3cret", &TokenSource::Setting, false));
     assert_eq!(s.dead_letter, DeadLetterSpec::Stderr);
     assert_eq!((s.shutdown_grace, s.channel_capacity), (Duration::from_secs(60), 4));
     let SourceKind::Generator(g) = &pipeline.sources[0].kind else { panic!("generator") };
