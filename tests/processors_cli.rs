@@ -204,7 +204,20 @@ fn enrich_calls_http_when_granted_and_is_denied_otherwise() {
     let module = root().join("processors/enrich.wasm");
     let args = ["test", module.to_str().unwrap(), "--input", input.to_str().unwrap(), "--config", &config];
 
-    let granted = flowctl(&[&args[..], &["--allow-http", "127.0.0.1"]].concat(), root());
+    // 127.0.0.1 is loopback: reachable only when its network and port are granted too.
+    let loopback = flowctl(&[&args[..], &["--allow-http", "127.0.0.1"]].concat(), root());
+    assert_eq!(loopback.status.code(), Some(1), "{}", text(&loopback.stderr));
+    assert!(
+        text(&loopback.stderr).contains(&format!("port {port} is not in allowed_ports")),
+        "{}",
+        text(&loopback.stderr)
+    );
+    let port_arg = port.to_string();
+    let granted = flowctl(
+        &[&args[..], &["--allow-http", "127.0.0.1", "--allow-network", "127.0.0.0/8", "--allow-port", &port_arg]]
+            .concat(),
+        root(),
+    );
     assert!(granted.status.success(), "{}", text(&granted.stderr));
     let out: serde_json::Value = serde_json::from_slice(&granted.stdout).unwrap();
     assert_eq!(out["data"]["account"]["balance"], "42.0000000", "{out}");

@@ -8,8 +8,11 @@
 //!   `observe` feeds them each finished batch and acts on their verdicts.
 //! - [`status`], [`report`]: what `GET /admin/status` and `flowctl status` show.
 //! - [`api`]: the `/admin` HTTP routes (merged into the `/metrics` listener).
+//! - [`access`]: who may call them (Host, origin, token, content type).
+//! - [`token`]: where the admin token comes from (file, environment).
 //! - [`client`]: the CLI side of those routes.
 
+pub mod access;
 pub mod api;
 pub mod client;
 pub mod control;
@@ -17,11 +20,13 @@ pub mod guard;
 mod observe;
 pub mod report;
 mod status;
+pub mod token;
 
 #[cfg(test)]
 mod control_tests;
 
-pub use api::{router, Access, AccessError, RollbackAnswer};
+pub use access::{Access, AccessError, AccessRefusal};
+pub use api::{router, RollbackAnswer};
 pub use client::{AdminClient, ClientError};
 pub use control::{Control, ControlError, NewVersion, Policy, ProcessorControl};
 pub use report::{ProcessorStatus, StatusReport, VersionStatus};

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::config::units;
+use crate::runtime::http::IpNetwork;
 use crate::runtime::{HttpPermission, Limits, Permissions, ProcessorSpec};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -16,6 +17,13 @@ pub struct ModuleOptions {
     /// Grant `http_request` to this domain (and its subdomains); repeatable.
     #[arg(long = "allow-http", value_name = "DOMAIN")]
     pub allow_http: Vec<String>,
+    /// With --allow-http: a non-public network the domains may resolve to
+    /// (e.g. 127.0.0.0/8 for a local test server); repeatable.
+    #[arg(long = "allow-network", value_name = "CIDR", requires = "allow_http")]
+    pub allow_network: Vec<IpNetwork>,
+    /// With --allow-http: a port URLs may use, instead of 80 and 443; repeatable.
+    #[arg(long = "allow-port", value_name = "PORT", requires = "allow_http", value_parser = clap::value_parser!(u16).range(1..))]
+    pub allow_port: Vec<u16>,
     /// Fuel budget per event (off unless given).
     #[arg(long)]
     pub fuel: Option<u64>,
@@ -51,7 +59,14 @@ impl ModuleOptions {
         if let Some(timeout) = &self.timeout {
             limits.timeout = units::parse_duration(timeout).with_context(|| format!("--timeout {timeout}"))?;
         }
-        let http = (!self.allow_http.is_empty()).then(|| HttpPermission::new(self.allow_http.clone()));
+        let http = (!self.allow_http.is_empty()).then(|| {
+            let mut http = HttpPermission::new(self.allow_http.clone());
+            http.allowed_networks.clone_from(&self.allow_network);
+            if !self.allow_port.is_empty() {
+                http.allowed_ports.clone_from(&self.allow_port);
+            }
+            http
+        });
         let name = self.name.clone().unwrap_or_else(|| {
             module.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "module".into())
         });

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    finish(args.admin.client().rollback(&args.processor, args.to), |answer| {
+    finish(args.admin.client()?.rollback(&args.processor, args.to), |answer| {
         println!("{}: all traffic now goes to {}", answer.processor.id, answer.to);
         print_split(&answer.processor);
     })

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::actors::EngineOptions;
+use crate::admin::token::ADMIN_TOKEN_ENV;
+use crate::config::TokenSource;
 use crate::grpc::control_plane::ControlPlane;
 use crate::grpc::process::Processes;
 use crate::runtime::{Runtime, RuntimeSettings};
@@ -60,15 +62,20 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
     let addr = pipeline.settings.metrics_addr;
     // The admin API shares the listener; off loopback it needs a token (also with --metrics-addr).
     let control = crate::admin::Control::new();
-    let access = match crate::admin::Access::new(addr, pipeline.settings.admin_token.clone()) {
+    let token = pipeline.settings.admin_token.as_ref();
+    let access = match crate::admin::Access::new(addr, token.map(|t| t.secret.clone())) {
         Ok(access) => access,
         Err(err) => {
             eprintln!("{}: {err}", args.file.display());
             return Ok(ExitCode::from(EXIT_CANNOT_START));
         }
     };
-    let admin = crate::admin::router(control.clone(), access);
-    let _server = MetricsServer::start(addr, metrics, health.clone(), admin)
+    if let Some(token) = token {
+        log_token_source(&token.source);
+    }
+    let admin_control = control.clone();
+    let admin = move |local| crate::admin::router(admin_control, access.listening_on(local));
+    let _server = MetricsServer::start_with(addr, metrics, health.clone(), admin)
         .with_context(|| format!("cannot serve metrics on {addr} (settings.metrics_addr / --metrics-addr)"))?;
 
     // Components that register (and the ones flowctl starts) need the control
@@ -100,6 +107,20 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
         .with_context(|| format!("pipeline {}", args.file.display()))?;
     processes.stop();
     Ok(if report.drained && report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INCOMPLETE) })
+}
+
+/// Says which admin token is in force when that is not obvious from the
+/// file, and warns about a token file others can read.
+fn log_token_source(source: &TokenSource) {
+    match source {
+        TokenSource::File { path, loose_mode: Some(mode) } => {
+            tracing::warn!("{}", crate::admin::token::loose_mode_warning(path, *mode));
+        }
+        TokenSource::Env { overrides: Some(key) } => {
+            tracing::info!("the admin API token comes from {ADMIN_TOKEN_ENV}, which overrides {key}");
+        }
+        _ => {}
+    }
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let json = args.json;
-    finish(args.admin.client().status(), |report| {
+    finish(args.admin.client()?.status(), |report| {
         if json {
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         } else {

@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("version {name} is given twice");
         }
     }
-    finish(args.admin.client().set_traffic(&args.processor, &weights), |status| print_split(&status))
+    finish(args.admin.client()?.set_traffic(&args.processor, &weights), |status| print_split(&status))
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ fn the_admin_api_off_loopback_needs_a_token() {
     assert_eq!(
         problems,
         [
-            "6: spec.settings.metrics_addr: 0.0.0.0:9464 is not a loopback address, and the admin API listens there too: set spec.settings.admin_token",
+            "6: spec.settings.metrics_addr: 0.0.0.0:9464 is not a loopback address, and the admin API listens there too: set spec.settings.admin_token_file (or admin_token, or FLOWCTL_ADMIN_TOKEN)",
             "7: spec.settings.admin_token: must not be empty",
         ]
     );
@@ -188,6 +188,47 @@ fn http_permission_is_checked() {
             "13: spec.processors[0].wasm.permissions.http.max_requests_per_minute: must be at least 1",
         ]
     );
+}
+
+#[test]
+fn http_networks_ports_and_body_caps_are_checked() {
+    let dir = Dir::new();
+    let problems = dir.problems(&with_wasm(
+        "        module: m.wasm\n        permissions:\n          http:\n            allowed_domains: [ok.com]\n            allowed_networks: [10.1.2.3/16, 10.0.0.0/33, localhost, 127.0.0.0/8]\n            allowed_ports: [0, 443, 70000]\n            max_request_body: 0\n            max_response_body: 1XB\n",
+    ));
+    let key = "spec.processors[0].wasm.permissions.http";
+    assert_eq!(
+        problems,
+        [
+            format!("15: {key}.allowed_networks[0]: 10.1.2.3/16 has bits set past its prefix (did you mean 10.1.0.0/16?)"),
+            format!("15: {key}.allowed_networks[1]: prefix /33 is longer than the address (32 bits)"),
+            format!("15: {key}.allowed_networks[2]: \"localhost\" is not an IP network (write e.g. 10.1.0.0/16 or fd00::/8)"),
+            format!("16: {key}.allowed_ports[0]: 0 is not a port (1 to 65535)"),
+            format!("16: {key}.allowed_ports[2]: 70000 is not a port (1 to 65535)"),
+            format!("17: {key}.max_request_body: must be above 0 and fit in memory"),
+            format!("18: {key}.max_response_body: \"1XB\" is not a size (use e.g. 32MiB, 64KiB, 1GB or a number of bytes)"),
+        ]
+    );
+    let problems = dir.problems(&with_wasm(
+        "        module: m.wasm\n        permissions: {http: {allowed_domains: [ok.com], allowed_ports: []}}\n",
+    ));
+    assert_eq!(
+        problems,
+        [format!("12: {key}.allowed_ports: needs at least one port (leave out `http:` to deny HTTP)")]
+    );
+}
+
+#[test]
+fn http_defaults_are_the_documented_ones() {
+    let dir = Dir::new();
+    let pipeline = dir
+        .parse(&with_wasm("        module: m.wasm\n        permissions: {http: {allowed_domains: [ok.com]}}\n"))
+        .unwrap();
+    let http = pipeline.processors[0].wasm().unwrap().permissions.http.clone().unwrap();
+    assert_eq!(http.allowed_ports, [80, 443]);
+    assert!(http.allowed_networks.is_empty(), "no non-public network unless listed");
+    assert_eq!((http.max_request_body, http.max_response_body), (1024 * 1024, 4 * 1024 * 1024));
+    assert_eq!((http.timeout, http.max_requests_per_minute), (std::time::Duration::from_secs(5), 600));
 }
 
 #[test]

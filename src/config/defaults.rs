@@ -1,6 +1,7 @@
 //! Every default of `flowctl.yaml` in one place (documented in `docs/configuration.md`).
-//! Limits, permissions and HTTP grants default through `Limits::default()`,
-//! `Permissions::default()` and `HttpPermission::new` in `runtime`.
+//! Limits and permissions default through `Limits::default()` and
+//! `Permissions::default()` in `runtime`; an HTTP grant's rules default to the
+//! `HTTP_*` values here (through `HttpPermission::new`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -23,6 +24,15 @@ pub const ROUTE_BY: &str = "id";
 pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 /// Weight of the single version a plain `module:` stands for.
 pub const SINGLE_MODULE_WEIGHT: u32 = 100;
+
+/// `permissions.http` (`docs/configuration.md#wasmpermissions`).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HTTP_MAX_REQUESTS_PER_MINUTE: u32 = 600;
+/// The schemes' own ports: another port is a service the processor was not meant to reach.
+pub const HTTP_ALLOWED_PORTS: [u16; 2] = [80, 443];
+pub const HTTP_MAX_REQUEST_BODY: usize = 1024 * 1024;
+/// Copied into guest memory whole, so well below the default 64 MiB memory limit.
+pub const HTTP_MAX_RESPONSE_BODY: usize = 4 * 1024 * 1024;
 
 pub const GENERATOR_EVENT_SIZE: usize = 256;
 pub const GENERATOR_SEED: u64 = 1;

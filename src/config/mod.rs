@@ -4,7 +4,7 @@
 //! problem found, each as `file:line: key: message`. The stages, one module each:
 //! `yaml` parses text into the `raw` file structs (the connectors' typed
 //! `config:` in `raw_connectors`), `graph` checks the component DAG, and
-//! `resolve` / `resolve_wasm` check values, apply [`defaults`] and resolve paths
+//! `resolve` / `resolve_wasm` / `resolve_http` check values, apply [`defaults`] and resolve paths
 //! into the [`model`]. Sizes and durations parse in [`units`]; every key and
 //! default is documented in `docs/configuration.md`.
 
@@ -16,7 +16,9 @@ mod raw;
 mod raw_connectors;
 mod raw_grpc;
 mod resolve;
+mod resolve_admin;
 mod resolve_grpc;
+mod resolve_http;
 mod resolve_quota;
 mod resolve_wasm;
 pub mod units;
@@ -27,8 +29,10 @@ use std::path::{Path, PathBuf};
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use resolve::{API_VERSION, KIND};
+pub use resolve_admin::Environment;
 
-/// Reads, parses and validates a pipeline file. Relative paths in it resolve against its directory.
+/// Reads, parses and validates a pipeline file. Relative paths in it resolve
+/// against its directory. Reads [`Environment::from_process`] (the admin token).
 pub fn load(path: &Path) -> Result<Pipeline, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
         file: path.to_path_buf(),
@@ -39,7 +43,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigErrors> {
             _ => format!("cannot read: {error}"),
         },
     })?;
-    parse_str(&text, path)
+    parse_with(&text, path, &Environment::from_process())
 }
 
 /// What `flowctl validate` runs: everything [`load`] checks, nothing started.
@@ -48,10 +52,16 @@ pub fn validate_file(path: &Path) -> Result<Pipeline, ConfigErrors> {
 }
 
 /// Parses and validates pipeline text as if it were read from `file`
-/// (messages name `file`; relative paths resolve against its directory).
+/// (messages name `file`; relative paths resolve against its directory),
+/// with nothing taken from the environment.
 pub fn parse_str(text: &str, file: &Path) -> Result<Pipeline, ConfigErrors> {
+    parse_with(text, file, &Environment::default())
+}
+
+/// [`parse_str`] with what [`load`] would take from the environment.
+pub fn parse_with(text: &str, file: &Path, env: &Environment) -> Result<Pipeline, ConfigErrors> {
     let raw = yaml::parse(text, file)?;
-    resolve::resolve(raw, file, &base_dir(file))
+    resolve::resolve(raw, file, &base_dir(file), env)
 }
 
 /// The directory of `file`, absolute, so resolved paths do not depend on a later `cd`.
@@ -63,6 +73,8 @@ fn base_dir(file: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
+#[cfg(test)]
+mod admin_tests;
 #[cfg(test)]
 mod check_tests;
 #[cfg(test)]

@@ -41,9 +41,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Capacity of every mailbox/channel between stages, in batches (default 16).
     pub channel_capacity: usize,
-    /// Bearer token the admin API (`/admin/...`) requires. Mandatory when
+    /// Bearer token the admin API (`/admin/...`) requires: `FLOWCTL_ADMIN_TOKEN`,
+    /// else `admin_token_file`, else `admin_token`. Mandatory when
     /// `metrics_addr` is not a loopback address.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<AdminToken>,
     /// Watch module files and swap in a replaced module while running (default true).
     pub hot_reload: bool,
     /// Where `flowctl run` serves `flowctl.v1.ControlPlaneService` for components
@@ -53,6 +54,30 @@ pub struct Settings {
     /// JSONL file of audit records (denied capabilities, breached limits,
     /// quota decisions), relative to the pipeline file; `None` = none.
     pub audit_log: Option<PathBuf>,
+}
+
+/// The admin API's token and where it came from. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq)]
+pub struct AdminToken {
+    pub secret: String,
+    pub source: TokenSource,
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminToken").field("secret", &"<redacted>").field("source", &self.source).finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenSource {
+    /// `spec.settings.admin_token`.
+    Setting,
+    /// `spec.settings.admin_token_file`; `loose_mode` holds its permission
+    /// bits when group or others may read it (warned about at start).
+    File { path: PathBuf, loose_mode: Option<u32> },
+    /// `FLOWCTL_ADMIN_TOKEN`; `overrides` names the file's key it won over, if any.
+    Env { overrides: Option<&'static str> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

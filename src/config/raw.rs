@@ -49,6 +49,8 @@ pub struct RawSettings {
     pub shutdown_grace: Option<Spanned<UnitText>>,
     pub channel_capacity: Option<Spanned<usize>>,
     pub admin_token: Option<Spanned<String>>,
+    /// Relative to the pipeline file; exclusive with `admin_token`.
+    pub admin_token_file: Option<Spanned<String>>,
     pub hot_reload: Option<bool>,
     pub control_plane_addr: Option<Spanned<String>>,
     pub audit_log: Option<Spanned<String>>,
@@ -159,8 +161,13 @@ pub struct RawPermissions {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub allowed_domains: Spanned<Vec<Spanned<String>>>,
+    /// CIDR networks (or single addresses) that lift the block on non-public addresses.
+    pub allowed_networks: Option<Spanned<Vec<Spanned<String>>>>,
+    pub allowed_ports: Option<Spanned<Vec<Spanned<u32>>>>,
     pub timeout: Option<Spanned<UnitText>>,
     pub max_requests_per_minute: Option<Spanned<u32>>,
+    pub max_request_body: Option<Spanned<UnitText>>,
+    pub max_response_body: Option<Spanned<UnitText>>,
 }
 
 /// A size or duration as written: `32MiB`, `50ms`, or a bare number (`512`).

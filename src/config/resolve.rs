@@ -14,6 +14,7 @@ use super::graph;
 use super::model::*;
 use super::raw::*;
 use super::raw_connectors::{ConnectorConfig, RawGenerator, RawProfile};
+use super::resolve_admin::{self, Environment};
 use super::resolve_wasm;
 use super::units;
 
@@ -26,6 +27,7 @@ pub(crate) struct Resolver<'a> {
     pub problems: Problems,
     /// Directory relative paths are resolved against (absolute).
     pub base_dir: &'a Path,
+    pub env: &'a Environment,
 }
 
 impl Resolver<'_> {
@@ -52,8 +54,8 @@ impl Resolver<'_> {
     }
 }
 
-pub(crate) fn resolve(raw: RawFile, file: &Path, base_dir: &Path) -> Result<Pipeline, ConfigErrors> {
-    let mut resolver = Resolver { problems: Problems::new(file), base_dir };
+pub(crate) fn resolve(raw: RawFile, file: &Path, base_dir: &Path, env: &Environment) -> Result<Pipeline, ConfigErrors> {
+    let mut resolver = Resolver { problems: Problems::new(file), base_dir, env };
     let r = &mut resolver;
     if raw.api_version.value != API_VERSION {
         let message = format!("{:?} is not supported (use {API_VERSION})", raw.api_version.value);
@@ -117,7 +119,7 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
             }
         }
     }
-    admin_access(r, &raw, &mut settings);
+    resolve_admin::admin_access(r, &raw, &mut settings);
     if let Some(level) = raw.log_level {
         if LOG_LEVELS.contains(&level.value.as_str()) {
             settings.log_level = level.value.clone();
@@ -147,26 +149,6 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         settings.channel_capacity = r.positive(&capacity, "spec.settings.channel_capacity", settings.channel_capacity);
     }
     settings
-}
-
-/// The admin API changes routing, so off loopback it must be guarded by a token.
-fn admin_access(r: &mut Resolver, raw: &RawSettings, settings: &mut Settings) {
-    if let Some(token) = &raw.admin_token {
-        if token.value.trim().is_empty() {
-            r.problems.on(token, "spec.settings.admin_token", "must not be empty");
-        } else {
-            settings.admin_token = Some(token.value.clone());
-        }
-    }
-    // An address that does not parse is reported by `settings`.
-    let Some(addr) = &raw.metrics_addr else { return };
-    let Ok(parsed) = addr.value.parse::<SocketAddr>() else { return };
-    if !parsed.ip().is_loopback() && settings.admin_token.is_none() {
-        let message = format!(
-            "{parsed} is not a loopback address, and the admin API listens there too: set spec.settings.admin_token"
-        );
-        r.problems.on(addr, "spec.settings.metrics_addr", message);
-    }
 }
 
 fn dead_letter_spec(r: &mut Resolver, raw: &RawDeadLetter) -> Option<DeadLetterSpec> {

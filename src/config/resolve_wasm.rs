@@ -12,9 +12,9 @@ use super::model::{
     BreakerSpec, GrpcProcessorConfig, ProcessorConfig, ProcessorKind, RollbackSpec, VersionSpec, WasmConfig,
 };
 use super::raw::UnitText;
-use super::raw::{RawBreaker, RawHttp, RawLimits, RawPermissions, RawProcessor, RawRollback, RawVersion, RawWasm};
+use super::raw::{RawBreaker, RawLimits, RawPermissions, RawProcessor, RawRollback, RawVersion, RawWasm};
 use super::resolve::Resolver;
-use crate::runtime::{HttpPermission, Limits, Permissions};
+use crate::runtime::{Limits, Permissions};
 
 /// Smallest memory limit a module can run in: one 64 KiB wasm page.
 const WASM_PAGE: u64 = 64 * 1024;
@@ -266,33 +266,8 @@ fn permissions(r: &mut Resolver, raw: &RawPermissions, key: &str) -> Permissions
     Permissions {
         log: raw.log.unwrap_or(defaults.log),
         metrics: raw.metrics.unwrap_or(defaults.metrics),
-        http: raw.http.as_ref().map(|http| http_permission(r, http, &format!("{key}.http"))),
+        http: raw.http.as_ref().map(|http| super::resolve_http::permission(r, http, &format!("{key}.http"))),
     }
-}
-
-fn http_permission(r: &mut Resolver, raw: &RawHttp, key: &str) -> HttpPermission {
-    if raw.allowed_domains.value.is_empty() {
-        let message = "needs at least one domain (leave out `http:` to deny HTTP)";
-        r.problems.on(&raw.allowed_domains, format!("{key}.allowed_domains"), message);
-    }
-    for (index, domain) in raw.allowed_domains.value.iter().enumerate() {
-        let name = &domain.value;
-        if name.is_empty() || name.contains("://") || name.contains('/') || name.contains(char::is_whitespace) {
-            let message = format!("{name:?} is not a host name (write e.g. api.example.com, no scheme or path)");
-            r.problems.on(domain, format!("{key}.allowed_domains[{index}]"), message);
-        }
-    }
-    let mut http = HttpPermission::new(raw.allowed_domains.value.iter().map(|d| d.value.clone()).collect());
-    if let Some(timeout) = &raw.timeout {
-        http.timeout = r.duration(timeout, &format!("{key}.timeout")).unwrap_or(http.timeout);
-    }
-    if let Some(rate) = &raw.max_requests_per_minute {
-        if rate.value == 0 {
-            r.problems.on(rate, format!("{key}.max_requests_per_minute"), "must be at least 1");
-        }
-        http.max_requests_per_minute = rate.value;
-    }
-    http
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ fn minimal_pipeline_gets_every_default() {
         p.wasm().expect("a wasm processor").rollback.is_none()
             && p.wasm().expect("a wasm processor").circuit_breaker.is_none()
     );
-    assert_eq!((pipeline.settings.admin_token.as_deref(), pipeline.settings.hot_reload), (None, true));
+    assert_eq!((pipeline.settings.admin_token, pipeline.settings.hot_reload), (None, true));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: false }));
 }
 
@@ -130,7 +130,17 @@ spec:
         batch_timeout: 250us
         max_retries: 0
         limits: {memory: 32MiB, fuel: 1000, timeout: 50ms, max_input: 1MB, max_output: 2MiB}
-        permissions: {log: false, metrics: false, http: {allowed_domains: [api.example.com], timeout: 2s, max_requests_per_minute: 60}}
+        permissions:
+          log: false
+          metrics: false
+          http:
+            allowed_domains: [api.example.com]
+            allowed_networks: [127.0.0.0/8, 10.1.0.0/16, 10.9.9.9, 'fd00::/8']
+            allowed_ports: [8443]
+            timeout: 2s
+            max_requests_per_minute: 60
+            max_request_body: 64KiB
+            max_response_body: 2MiB
   sinks:
     - {id: a, type: stdout, inputs: [p], config: {pretty: true}}
     - {id: b, type: file, inputs: [p], config: {path: out.jsonl}}
@@ -142,7 +152,8 @@ spec:
     let s = &pipeline.settings;
     assert_eq!(s.log_level, "debug");
     assert_eq!(s.metrics_addr.to_string(), "0.0.0.0:9000");
-    assert_eq!((s.admin_token.as_deref(), s.hot_reload), (Some("s3cret"), false));
+    let token = s.admin_token.as_ref().unwrap();
+    assert_eq!((token.secret.as_str(), &token.source, s.hot_reload), ("s3cret", &TokenSource::Setting, false));
     assert_eq!(s.dead_letter, DeadLetterSpec::Stderr);
     assert_eq!((s.shutdown_grace, s.channel_capacity), (Duration::from_secs(60), 4));
     let SourceKind::Generator(g) = &pipeline.sources[0].kind else { panic!("generator") };
@@ -169,6 +180,10 @@ spec:
     let http = w.permissions.http.as_ref().unwrap();
     assert_eq!(http.allowed_domains, vec!["api.example.com".to_string()]);
     assert_eq!((http.timeout, http.max_requests_per_minute), (Duration::from_secs(2), 60));
+    let networks: Vec<String> = http.allowed_networks.iter().map(ToString::to_string).collect();
+    assert_eq!(networks, ["127.0.0.0/8", "10.1.0.0/16", "10.9.9.9/32", "fd00::/8"]);
+    assert_eq!(http.allowed_ports, [8443]);
+    assert_eq!((http.max_request_body, http.max_response_body), (64 * 1024, 2 * 1024 * 1024));
     assert!(matches!(pipeline.sinks[0].kind, SinkKind::Stdout { pretty: true }));
     assert!(matches!(&pipeline.sinks[1].kind, SinkKind::File { path } if path.ends_with("out.jsonl")));
     assert!(matches!(pipeline.sinks[2].kind, SinkKind::Null));

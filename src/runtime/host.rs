@@ -10,7 +10,7 @@ use wasmtime::{Caller, Engine, Linker};
 
 use super::guest_memory::{self, pack};
 use super::host_calls::{CallResult, HostCallCounters, HostFn};
-use super::http::{self, RateWindow};
+use super::http::{HttpClient, HttpDenial, HttpFailure, RateRegistry};
 use super::metrics::{AUDIT_TARGET, GUEST_METRIC_PREFIX, GUEST_TARGET, MAX_GUEST_METRICS};
 use super::permissions::Permissions;
 use super::scope::{MetricAdmission, ProcessorScope};
@@ -37,35 +37,23 @@ pub const MAX_LOG_LINE: usize = 8 * 1024;
 pub struct ProcessorShared {
     pub name: String,
     pub version: String,
-    /// What the processor keeps across versions: metric names, log budget.
+    /// What the processor keeps across versions: metric names, log budget, quotas.
     pub scope: Arc<ProcessorScope>,
-    pub permissions: Permissions,
     /// Present when `http_request` is granted.
-    pub agent: Option<ureq::Agent>,
-    pub rate: RateWindow,
-    /// Largest HTTP response body handed to the guest.
-    pub max_http_body: usize,
+    pub http: Option<HttpClient>,
     /// Instances of this module alive now, and their memory.
     pub live: LiveInstances,
     pub host_calls: HostCallCounters,
 }
 
 impl ProcessorShared {
-    pub fn new(scope: Arc<ProcessorScope>, version: String, permissions: Permissions, max_http_body: usize) -> Self {
-        let agent = permissions.http.as_ref().map(|_| http::agent());
+    /// `rates` holds the HTTP rate windows by processor name, so this version
+    /// shares its budget with the processor's other versions.
+    pub fn new(scope: Arc<ProcessorScope>, version: String, permissions: &Permissions, rates: &RateRegistry) -> Self {
         let name = scope.name.clone();
+        let http = permissions.http.clone().map(|permission| HttpClient::new(permission, rates.window(&name)));
         let host_calls = HostCallCounters::new(&name, &version);
-        Self {
-            name,
-            version,
-            scope,
-            permissions,
-            agent,
-            rate: RateWindow::new(),
-            max_http_body,
-            live: LiveInstances::default(),
-            host_calls,
-        }
+        Self { name, version, scope, http, live: LiveInstances::default(), host_calls }
     }
 }
 
@@ -162,6 +150,23 @@ pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Op
     if let Some(f) = HostCallCounters::function(function) {
         shared.host_calls.count(f, CallResult::Denied);
     }
+}
+
+/// The audit line and `denied` count of an `http_request` a rule of the
+/// processor's HTTP permission refused; the reason names the rule.
+fn audit_http_denial(shared: &ProcessorShared, url: &str, denial: &HttpDenial) {
+    tracing::warn!(
+        target: AUDIT_TARGET,
+        tenant = shared.scope.quota.tenant(),
+        processor = %shared.name,
+        version = %shared.version,
+        action = "http_request",
+        target = %url,
+        allowed = false,
+        reason = %denial,
+        "capability denied"
+    );
+    shared.host_calls.count(HostFn::HttpRequest, CallResult::Denied);
 }
 
 /// Copies `len` bytes at `ptr` out of the guest's memory.
@@ -292,36 +297,20 @@ fn host_http_request(
     let body = read(&caller, body_ptr, body_len).inspect_err(bad_pointer)?;
     let url = String::from_utf8_lossy(&url_bytes).into_owned();
     let shared = caller.data().shared.clone();
-    let (Some(permission), Some(agent)) = (shared.permissions.http.as_ref(), shared.agent.as_ref()) else {
+    let Some(client) = shared.http.as_ref() else {
         return Err(deny(&caller, "http_request", Some(url)).into());
     };
     if !shared.scope.quota.take_http_request() {
         audit_denied(&shared, "http_request", Some(&url));
         return Ok(0);
     }
-    let allowed = http::check_url(&url, &permission.allowed_domains)
-        .and_then(|allowed| shared.rate.take(permission.max_requests_per_minute).map(|()| allowed));
-    let allowed = match allowed {
-        Ok(allowed) => allowed,
-        Err(denial) => {
-            tracing::warn!(
-                target: AUDIT_TARGET,
-                processor = %shared.name,
-                version = %shared.version,
-                function = "http_request",
-                target = %url,
-                allowed = false,
-                reason = %denial,
-                "capability denied"
-            );
-            shared.host_calls.count(HostFn::HttpRequest, CallResult::Denied);
+    let response = match client.request(&url, method, body, caller.data().deadline) {
+        Ok(response) => response,
+        Err(HttpFailure::Denied(denial)) => {
+            audit_http_denial(&shared, &url, &denial);
             return Ok(0);
         }
-    };
-    let deadline = caller.data().deadline;
-    let response = match http::send(agent, permission, allowed, method, body, deadline, shared.max_http_body) {
-        Ok(response) => response,
-        Err(reason) => {
+        Err(HttpFailure::Failed(reason)) => {
             tracing::warn!(target: GUEST_TARGET, processor = %shared.name, url = %url, "http_request failed: {reason}");
             shared.host_calls.count(HostFn::HttpRequest, CallResult::Error);
             return Ok(0);

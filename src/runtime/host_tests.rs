@@ -91,11 +91,19 @@ fn serve_once(body: &'static str) -> u16 {
     port
 }
 
+/// HTTP to 127.0.0.1 on `port`: loopback and the port must both be granted.
+fn loopback_permission(port: u16) -> HttpPermission {
+    let mut permission = HttpPermission::new(vec!["127.0.0.1".into()]);
+    permission.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    permission.allowed_ports = vec![port];
+    permission
+}
+
 #[test]
 fn granted_http_reaches_an_allowed_host() {
     let port = serve_once(r#"{"id": "from-http", "data": {"ok": true}}"#);
     let mut spec = spec();
-    spec.permissions.http = Some(HttpPermission::new(vec!["127.0.0.1".into()]));
+    spec.permissions.http = Some(loopback_permission(port));
     let out = run_one(&http_guest(&format!("http://127.0.0.1:{port}/lookup")), spec).unwrap();
     assert_eq!(out[0].id, "from-http");
     assert_eq!(out[0].data, json!({"ok": true}));
@@ -212,7 +220,7 @@ fn a_wasi_sleep_within_the_deadline_completes() {
 fn http_rate_cap_denies_requests_beyond_it() {
     let port = serve_once(r#"{"id": "first"}"#);
     let mut spec = spec();
-    let mut permission = HttpPermission::new(vec!["127.0.0.1".into()]);
+    let mut permission = loopback_permission(port);
     permission.max_requests_per_minute = 1;
     spec.permissions.http = Some(permission);
     let module = load(&http_guest(&format!("http://127.0.0.1:{port}/")), spec);

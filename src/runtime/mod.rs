@@ -42,7 +42,8 @@
 //! `slot` (self-replacing instance), `scope` (budgets a processor keeps
 //! across versions and reloads), `quota` (CPU, HTTP and memory per window), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
-//! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
+//! `http` (egress policy: domains, ports, addresses, body caps, the
+//! per-processor rate cap, the pinned client), `wasi` (locked-down WASI),
 //! `wasi_poll` (`poll_oneoff` under the call's deadline),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
 //! `wire` (events in and out), `trap` (error classification), `validate`.

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use super::http::IpNetwork;
+use crate::config::defaults;
+
 /// Capabilities granted to one processor. Defaults: log and metrics on, no HTTP.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permissions {
@@ -17,16 +20,33 @@ impl Default for Permissions {
     }
 }
 
-/// HTTP access: only to these hosts (exact or subdomain), bounded in time and rate.
+/// HTTP access: only to these hosts (exact or subdomain) on these ports, only
+/// to public addresses unless a network is listed, bounded in time, rate and size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpPermission {
     pub allowed_domains: Vec<String>,
+    /// Non-public networks (loopback, private, ...) the hosts may resolve to.
+    pub allowed_networks: Vec<IpNetwork>,
+    /// Ports a URL may name (explicitly, or by its scheme's default).
+    pub allowed_ports: Vec<u16>,
     pub timeout: Duration,
+    /// Shared by every version of the processor, across hot reloads.
     pub max_requests_per_minute: u32,
+    pub max_request_body: usize,
+    pub max_response_body: usize,
 }
 
 impl HttpPermission {
+    /// Access to `allowed_domains` with every other rule at its default.
     pub fn new(allowed_domains: Vec<String>) -> Self {
-        Self { allowed_domains, timeout: Duration::from_secs(5), max_requests_per_minute: 600 }
+        Self {
+            allowed_domains,
+            allowed_networks: Vec::new(),
+            allowed_ports: defaults::HTTP_ALLOWED_PORTS.to_vec(),
+            timeout: defaults::HTTP_TIMEOUT,
+            max_requests_per_minute: defaults::HTTP_MAX_REQUESTS_PER_MINUTE,
+            max_request_body: defaults::HTTP_MAX_REQUEST_BODY,
+            max_response_body: defaults::HTTP_MAX_RESPONSE_BODY,
+        }
     }
 }

@@ -101,8 +101,7 @@ impl AuditRecord {
             "tenant" => &mut self.tenant,
             "processor" => &mut self.processor,
             "version" => &mut self.version,
-            // Older call sites name the host function `function`.
-            "action" | "function" => &mut self.action,
+            "action" => &mut self.action,
             "target" => &mut self.target,
             "reason" => &mut self.reason,
             "message" => &mut self.message,
@@ -139,7 +138,7 @@ mod tests {
         let layer = AuditLayer(AuditLog::open(&path, tenants).unwrap());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, || {
-            tracing::warn!(target: AUDIT_TARGET, processor = "p", version = "v1", function = "http_request",
+            tracing::warn!(target: AUDIT_TARGET, processor = "p", version = "v1", action = "http_request",
                 target = "http://10.0.0.1/", allowed = false, reason = %"private address", "capability denied");
             tracing::warn!(target: "flowctl::other", processor = "p", "not an audit line");
             tracing::warn!(target: AUDIT_TARGET, tenant = "beta", processor = "q", action = "quota",

@@ -40,11 +40,22 @@ impl MetricsServer {
         health: Health,
         extra: Router,
     ) -> Result<Self, ServerError> {
+        Self::start_with(addr, metrics, health, |_| extra)
+    }
+
+    /// [`MetricsServer::start`] with the extra routes made once the listener
+    /// is bound, from its address (the admin API checks requests name it).
+    pub fn start_with(
+        addr: SocketAddr,
+        metrics: PrometheusHandle,
+        health: Health,
+        extra: impl FnOnce(SocketAddr) -> Router,
+    ) -> Result<Self, ServerError> {
         let listener = std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| ServerError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(metrics, health).merge(extra);
+        let app = router(metrics, health).merge(extra(local_addr));
         let thread = std::thread::Builder::new()
             .name("flowctl-metrics".into())
             .spawn(move || serve(listener, app, stopped))
