@@ -34,6 +34,7 @@ fn spec(name: &str) -> ProcessorSpec {
         config: json!({}),
         limits: Limits { timeout: Duration::from_millis(100), memory_bytes: 16 * 1024 * 1024, ..Limits::default() },
         permissions: Permissions { http: Some(HttpPermission::new(vec![ALLOWED.into()])), ..Permissions::default() },
+        trusted_keys: None,
     }
 }
 

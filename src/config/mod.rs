@@ -4,7 +4,7 @@
 //! problem found, each as `file:line: key: message`. The stages, one module each:
 //! `yaml` parses text into the `raw` file structs (the connectors' typed
 //! `config:` in `raw_connectors`), `graph` checks the component DAG, and
-//! `resolve` / `resolve_wasm` check values, apply [`defaults`] and resolve paths
+//! `resolve` / `resolve_wasm` / `resolve_signing` check values, apply [`defaults`] and resolve paths
 //! into the [`model`]. Sizes and durations parse in [`units`]; every key and
 //! default is documented in `docs/configuration.md`.
 
@@ -17,6 +17,7 @@ mod raw_connectors;
 mod raw_grpc;
 mod resolve;
 mod resolve_grpc;
+mod resolve_signing;
 mod resolve_wasm;
 pub mod units;
 mod yaml;
@@ -66,5 +67,7 @@ fn base_dir(file: &Path) -> PathBuf {
 mod check_tests;
 #[cfg(test)]
 mod grpc_tests;
+#[cfg(test)]
+mod signing_tests;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::runtime::{Limits, Permissions};
+use crate::signing::TrustedKeys;
 
 /// A whole `flowctl.yaml`.
 #[derive(Debug, Clone)]
@@ -43,6 +44,9 @@ pub struct Settings {
     /// that register themselves. `None`: only when a component is process-driven,
     /// on a free loopback port.
     pub control_plane_addr: Option<SocketAddr>,
+    /// Public keys a module's signature may verify with (`trusted_keys`, read
+    /// at load). Empty: no processor can require a signature.
+    pub trusted_keys: TrustedKeys,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +157,9 @@ pub struct WasmConfig {
     pub rollback: Option<RollbackSpec>,
     /// Restart intensity that takes a version out of service: `None` = never.
     pub circuit_breaker: Option<BreakerSpec>,
+    /// Every version's module must be signed by one of `settings.trusted_keys`,
+    /// at start and on every hot reload (default false).
+    pub require_signature: bool,
 }
 
 /// A version whose instances were replaced `max_restarts` times within

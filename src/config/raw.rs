@@ -51,6 +51,8 @@ pub struct RawSettings {
     pub admin_token: Option<Spanned<String>>,
     pub hot_reload: Option<bool>,
     pub control_plane_addr: Option<Spanned<String>>,
+    /// Public key files (`flowctl keygen`'s `.pub`) module signatures may verify with.
+    pub trusted_keys: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `spec.settings.dead_letter`.
@@ -94,6 +96,8 @@ pub struct RawWasm {
     pub limits: RawLimits,
     #[serde(default)]
     pub permissions: RawPermissions,
+    /// Refuse a module (at start and on reload) unless signed by a trusted key.
+    pub require_signature: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,7 @@ use super::graph;
 use super::model::*;
 use super::raw::*;
 use super::raw_connectors::{ConnectorConfig, RawGenerator, RawProfile};
+use super::resolve_signing;
 use super::resolve_wasm;
 use super::units;
 
@@ -68,6 +69,7 @@ pub(crate) fn resolve(raw: RawFile, file: &Path, base_dir: &Path) -> Result<Pipe
     }
     let spec_line = line_of_spanned(&raw.spec);
     let spec = raw.spec.value;
+    resolve_signing::check_required(r, spec.settings.as_ref(), &spec.processors);
     let settings = settings(r, spec.settings.unwrap_or_default());
     if spec.sources.is_empty() {
         r.problems.at(spec_line, "spec.sources", "a pipeline needs at least one source");
@@ -99,6 +101,7 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         admin_token: None,
         hot_reload: raw.hot_reload.unwrap_or(true),
         control_plane_addr: None,
+        trusted_keys: resolve_signing::trusted_keys(r, raw.trusted_keys.as_ref()),
     };
     if let Some(addr) = &raw.control_plane_addr {
         match addr.value.parse::<SocketAddr>() {

@@ -120,6 +120,7 @@ fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<Wa
         max_retries: wasm.max_retries.unwrap_or(defaults::MAX_RETRIES),
         rollback: wasm.rollback.as_ref().map(|rollback| rollback_spec(r, rollback, &format!("{key}.rollback"))),
         circuit_breaker: wasm.circuit_breaker.as_ref().map(|b| breaker_spec(r, b, &format!("{key}.circuit_breaker"))),
+        require_signature: wasm.require_signature.as_ref().map_or(defaults::REQUIRE_SIGNATURE, |s| s.value),
     })
 }
 

@@ -15,6 +15,10 @@ pub enum RuntimeError {
     Init(String),
     #[error("wasm engine: {0}")]
     Engine(String),
+    /// The spec requires a signature and the module's is missing or wrong.
+    /// `version` is the version the module would have run as (for audit lines).
+    #[error("module signature refused: {source}")]
+    Signature { version: String, source: crate::signing::SignatureError },
 }
 
 /// Failure of one guest call or one event.

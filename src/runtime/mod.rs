@@ -14,6 +14,7 @@
 //! Runtime::load_bytes(&self, bytes: &[u8], spec: ProcessorSpec) -> Result<Arc<LoadedModule>, RuntimeError>
 //!     // compiles (or loads the cached artifact), checks the ABI, and instantiates
 //!     // once to run `init`, so a module that refuses its config fails here.
+//!     // with `spec.trusted_keys`, the signature is checked first: RuntimeError::Signature.
 //! LoadedModule::version(&self) -> &str      // spec.version or 12 hex digits of sha256
 //! LoadedModule::spec(&self) -> &ProcessorSpec
 //! LoadedModule::report(&self) -> &ModuleReport
@@ -33,7 +34,7 @@
 //!
 //! Also available: `RuntimeSettings::default()` (cache in the XDG cache dir,
 //! 1 ms epoch tick), `Runtime::settings`, `LoadedModule::{sha256,
-//! cache_outcome}`, `Instance::{memory_bytes, abi_version, module}`,
+//! cache_outcome, signed_by}`, `Instance::{memory_bytes, abi_version, module}`,
 //! `InstanceSlot::{memory_bytes, module}`, `ModuleReport::is_usable` and its
 //! `Display`, and the metric names in [`metrics`].
 //!
@@ -70,6 +71,8 @@ mod host_tests;
 #[cfg(test)]
 mod instance_tests;
 #[cfg(test)]
+mod signature_tests;
+#[cfg(test)]
 pub(crate) mod test_guests;
 
 pub use cache::CacheOutcome;
@@ -98,11 +101,14 @@ pub struct ProcessorSpec {
     pub config: serde_json::Value,
     pub limits: Limits,
     pub permissions: Permissions,
+    /// `Some`: the module must carry a signature by one of these keys, checked
+    /// before it is compiled (`wasm.require_signature`); `None`: not checked.
+    pub trusted_keys: Option<crate::signing::TrustedKeys>,
 }
 
 impl ProcessorSpec {
     /// A spec with the defaults: no version name, config `{}`, default limits
-    /// and permissions. Set the fields that differ.
+    /// and permissions, no signature required. Set the fields that differ.
     pub fn named(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -110,6 +116,7 @@ impl ProcessorSpec {
             config: serde_json::json!({}),
             limits: Limits::default(),
             permissions: Permissions::default(),
+            trusted_keys: None,
         }
     }
 }

@@ -41,7 +41,7 @@ pub const GUEST_METRICS_DROPPED: &str = "flowctl_dropped_guest_metric_updates_to
 pub const QUEUE_DEPTH: &str = "flowctl_queue_depth";
 /// Whether a component is ready (1) or down (0), as `/readyz` sees it. Label: `component`.
 pub const COMPONENT_READY: &str = "flowctl_component_ready";
-/// Module hot reloads. Labels: `component`, `result` (`ok`, `error`).
+/// Module hot reloads. Labels: `component`, `result` (`ok`, `error`, `rejected`: refused for its signature).
 pub const MODULE_RELOADS: &str = "flowctl_module_reloads_total";
 /// Automatic canary rollbacks. Labels: `component`, `version` (the version rolled back).
 pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
@@ -153,7 +153,7 @@ pub const CATALOG: &[MetricDef] = &[
     ),
     def(QUEUE_DEPTH, Kind::Gauge, &["pipeline", "component", "stage"], "Events waiting in a stage of a component."),
     def(COMPONENT_READY, Kind::Gauge, &["component"], "1 while a component runs, 0 while it is down (see /readyz)."),
-    def(MODULE_RELOADS, Kind::Counter, &["component", "result"], "Module hot reloads, by result (ok, error)."),
+    def(MODULE_RELOADS, Kind::Counter, &["component", "result"], "Module hot reloads, by result (ok, error, rejected for the signature)."),
     def(ROLLBACKS, Kind::Counter, &["component", "version"], "Automatic canary rollbacks, by the version rolled back."),
     def(
         CIRCUIT_BREAKER_STATE,
