@@ -14,9 +14,8 @@ use super::graph;
 use super::model::*;
 use super::raw::*;
 use super::raw_connectors::{ConnectorConfig, RawGenerator, RawProfile};
-use super::resolve_signing;
-use super::resolve_wasm;
 use super::units;
+use super::{resolve_signing, resolve_wasm};
 
 pub const API_VERSION: &str = "flowctl/v1";
 pub const KIND: &str = "Pipeline";

@@ -39,7 +39,8 @@
 //! `Display`, and the metric names in [`metrics`].
 //!
 //! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
-//! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
+//! disk, sealed with an HMAC), `cache_trust` (whether the cache directory is
+//! private to this user; the HMAC key), `module` (Runtime, LoadedModule), `instance` (guest calls),
 //! `slot` (self-replacing instance), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
@@ -47,6 +48,7 @@
 //! `wire` (events in and out), `trap` (error classification), `validate`.
 
 pub mod cache;
+mod cache_trust;
 mod engine;
 pub mod error;
 mod guest_memory;
@@ -125,6 +127,7 @@ impl ProcessorSpec {
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     /// Where precompiled modules are cached; `None` disables the disk cache.
+    /// Used only while it is private to this user (see `cache_trust`).
     pub cache_dir: Option<std::path::PathBuf>,
     /// How often the epoch ticks; deadlines are rounded up to this.
     pub epoch_tick: std::time::Duration,

@@ -48,7 +48,8 @@ pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
 /// Circuit-breaker state, one series per state set to 1 for the current one.
 /// Labels: `component`, `version`, `state` (`closed`, `open`, `half_open`).
 pub const CIRCUIT_BREAKER_STATE: &str = "flowctl_circuit_breaker_state";
-/// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`).
+/// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`,
+/// `untrusted`: the cache directory or its key is not private to the user, so it is not used).
 pub const MODULE_CACHE: &str = "flowctl_module_cache_total";
 /// Reconnects of a gRPC source or sink after its stream or connection failed. Label: `component`.
 pub const GRPC_RECONNECTS: &str = "flowctl_grpc_reconnects_total";
@@ -153,7 +154,12 @@ pub const CATALOG: &[MetricDef] = &[
     ),
     def(QUEUE_DEPTH, Kind::Gauge, &["pipeline", "component", "stage"], "Events waiting in a stage of a component."),
     def(COMPONENT_READY, Kind::Gauge, &["component"], "1 while a component runs, 0 while it is down (see /readyz)."),
-    def(MODULE_RELOADS, Kind::Counter, &["component", "result"], "Module hot reloads, by result (ok, error, rejected for the signature)."),
+    def(
+        MODULE_RELOADS,
+        Kind::Counter,
+        &["component", "result"],
+        "Module hot reloads, by result (ok, error, rejected for the signature).",
+    ),
     def(ROLLBACKS, Kind::Counter, &["component", "version"], "Automatic canary rollbacks, by the version rolled back."),
     def(
         CIRCUIT_BREAKER_STATE,
@@ -161,7 +167,12 @@ pub const CATALOG: &[MetricDef] = &[
         &["component", "version", "state"],
         "1 for a version's current circuit-breaker state (closed, open, half_open), 0 for the others.",
     ),
-    def(MODULE_CACHE, Kind::Counter, &["result"], "Module loads by compiled-code cache result (hit, miss, disabled)."),
+    def(
+        MODULE_CACHE,
+        Kind::Counter,
+        &["result"],
+        "Module loads by compiled-code cache result (hit, miss, disabled, untrusted).",
+    ),
     def(
         GRPC_RECONNECTS,
         Kind::Counter,
