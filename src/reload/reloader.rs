@@ -80,9 +80,10 @@ fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
                 "module reloaded: batches dispatched from now on run {to}"
             );
         }
-        Err(RuntimeError::Signature { version, source }) => {
-            signing::audit_refused(&target.spec.name, &version, &change.path, &source);
-            let err = RuntimeError::Signature { version, source };
+        Err(err @ RuntimeError::Signature { .. }) => {
+            if let RuntimeError::Signature { version, source } = &err {
+                signing::audit_refused(&target.spec.name, version, &change.path, source);
+            }
             tracing::error!(component, file, reason = %err, "module reload rejected, the running version stays: {err}");
             target.control.reload_rejected(format!("{file}: {err}"));
         }

@@ -117,7 +117,11 @@ pub fn signer(module: &[u8]) -> Result<Option<KeyId>, FormatError> {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// pipeline watching `path` sees the old or the new module, never half of one.
+/// A symlink is followed: the file it points to is replaced, the link stays.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let is_link = path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
+    let resolved = if is_link { std::fs::canonicalize(path)? } else { path.to_owned() };
+    let path = resolved.as_path();
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".flowctl-sign.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -253,5 +257,10 @@ mod tests {
         replace_file(&path, b"new bytes").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new bytes");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        let link = dir.path().join("current.wasm");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        replace_file(&link, b"through the link").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(std::fs::read(&path).unwrap(), b"through the link");
     }
 }

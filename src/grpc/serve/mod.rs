@@ -97,6 +97,9 @@ impl Prepared {
             }
             ServeError::Load { path, source }
         })?;
+        if let Some(key_id) = module.signed_by() {
+            crate::signing::audit_accepted(&settings.spec.name, module.version(), &settings.module, key_id);
+        }
         let name = settings.spec.name.clone();
         let policy = Policy { route_by: "id".into(), pool_size: settings.pool, rollback: None, breaker: None };
         let version = NewVersion { module, file: settings.module.clone(), weight: 100 };
