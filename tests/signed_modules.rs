@@ -133,6 +133,7 @@ fn keygen_sign_and_verify_on_the_command_line() {
         "{}",
         refused.stderr
     );
+    assert_eq!(refused.stderr.matches("which is not a trusted key").count(), 1, "said once: {}", refused.stderr);
 }
 
 #[test]

@@ -32,8 +32,8 @@ pub(super) fn load_versions(
             trusted_keys: wasm.require_signature.then(|| trusted_keys.clone()),
         };
         let module = runtime.load_file(&v.module, spec.clone()).map_err(|error| {
-            if let RuntimeError::Signature { version, source } = &error {
-                signing::audit_refused(&processor.id, version, &v.module, source);
+            if let RuntimeError::Signature { version, reason } = &error {
+                signing::audit_refused(&processor.id, version, &v.module, reason);
             }
             EngineError::Module { processor: processor.id.clone(), file: v.module.clone(), error }
         })?;

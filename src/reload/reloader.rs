@@ -81,8 +81,8 @@ fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
             );
         }
         Err(err @ RuntimeError::Signature { .. }) => {
-            if let RuntimeError::Signature { version, source } = &err {
-                signing::audit_refused(&target.spec.name, version, &change.path, source);
+            if let RuntimeError::Signature { version, reason } = &err {
+                signing::audit_refused(&target.spec.name, version, &change.path, reason);
             }
             tracing::error!(component, file, reason = %err, "module reload rejected, the running version stays: {err}");
             target.control.reload_rejected(format!("{file}: {err}"));

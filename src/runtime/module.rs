@@ -73,9 +73,9 @@ impl Runtime {
         let sha256 = hex::encode(Sha256::digest(bytes));
         // Before compiling: the compiler never sees a module that is not trusted.
         let signed_by = match &spec.trusted_keys {
-            Some(trusted) => Some(trusted.verify(bytes).map(|v| v.key_id).map_err(|source| {
+            Some(trusted) => Some(trusted.verify(bytes).map(|v| v.key_id).map_err(|reason| {
                 let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
-                RuntimeError::Signature { version, source }
+                RuntimeError::Signature { version, reason }
             })?),
             None => None,
         };

@@ -43,7 +43,7 @@ fn an_unsigned_or_modified_module_is_refused_with_its_version() {
     let err = runtime().load_bytes(&echo(), spec.clone()).unwrap_err();
     let expected = hex::encode(Sha256::digest(echo()))[..12].to_string();
     assert!(
-        matches!(&err, RuntimeError::Signature { version, source: SignatureError::Unsigned } if *version == expected),
+        matches!(&err, RuntimeError::Signature { version, reason: SignatureError::Unsigned } if *version == expected),
         "{err}"
     );
     assert!(err.to_string().starts_with("module signature refused: the module is not signed"), "{err}");

@@ -92,8 +92,8 @@ impl Prepared {
     pub fn load(runtime: &Runtime, settings: ServeSettings) -> Result<Prepared, ServeError> {
         let path = settings.module.clone();
         let module = runtime.load_file(&path, settings.spec.clone()).map_err(|source| {
-            if let RuntimeError::Signature { version, source } = &source {
-                crate::signing::audit_refused(&settings.spec.name, version, &path, source);
+            if let RuntimeError::Signature { version, reason } = &source {
+                crate::signing::audit_refused(&settings.spec.name, version, &path, reason);
             }
             ServeError::Load { path, source }
         })?;
