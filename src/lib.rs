@@ -9,6 +9,7 @@
 //! - [`actors`]: the engine: source, batcher, instance-pool and fan-out actors under a supervisor.
 //! - [`admin`]: live operations: traffic splits, rollbacks, canary and restart guards, the admin API.
 //! - [`reload`]: hot reload of module files while running.
+//! - [`signing`]: module signatures: keys, the signature section, trusted keys.
 //! - [`telemetry`]: logging setup and metric names.
 //! - [`workers`]: the threads that run WASM, fed batches by the engine through crossbeam channels.
 //! - [`grpc`]: the `flowctl.v1` gRPC protocol: event mapping, connectors, servers.
@@ -23,6 +24,7 @@ pub mod event;
 pub mod grpc;
 pub mod reload;
 pub mod runtime;
+pub mod signing;
 pub mod telemetry;
 pub mod workers;
 

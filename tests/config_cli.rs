@@ -149,7 +149,7 @@ fn an_unknown_key_is_named_with_its_line() {
   sinks: [{id: out, type: stdout, inputs: [p]}]
 ",
         ),
-        &["12: spec.processors[0].wasm.poolsize: unknown key `poolsize`, expected one of module, versions, route_by, rollback, circuit_breaker, pool_size, batch_size, batch_timeout, max_retries, limits, permissions"],
+        &["12: spec.processors[0].wasm.poolsize: unknown key `poolsize`, expected one of module, versions, route_by, rollback, circuit_breaker, pool_size, batch_size, batch_timeout, max_retries, limits, permissions, tenant, quotas, require_signature"],
     );
 }
 

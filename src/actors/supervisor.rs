@@ -72,7 +72,7 @@ fn prepare(
     let mut reload_targets = Vec::new();
     for processor in &pipeline.processors {
         let Some(wasm) = processor.wasm() else { continue };
-        let (processor_control, targets) = load_versions(processor, wasm, runtime)?;
+        let (processor_control, targets) = load_versions(processor, wasm, &pipeline.settings.trusted_keys, runtime)?;
         control.register(&pipeline.name, processor_control.clone());
         versions.insert(processor.id.clone(), processor_control);
         reload_targets.extend(targets);

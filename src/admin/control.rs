@@ -305,9 +305,20 @@ impl ProcessorControl {
 
     /// A reload that did not happen: the old version keeps running.
     pub fn reload_failed(&self, reason: String) {
+        self.reload_not_taken(reason, "error");
+    }
+
+    /// A replacement refused for its signature (`require_signature`): the old
+    /// version keeps running. Counted apart from broken modules in the metric
+    /// (it may be an attack, not a bad build); `flowctl status` counts it as failed.
+    pub fn reload_rejected(&self, reason: String) {
+        self.reload_not_taken(reason, "rejected");
+    }
+
+    fn reload_not_taken(&self, reason: String, result: &'static str) {
         let mut reloads = self.reloads.lock().unwrap_or_else(PoisonError::into_inner);
         reloads.error += 1;
         reloads.last_error = Some(reason);
-        metrics::counter!(names::MODULE_RELOADS, "component" => self.id.to_string(), "result" => "error").increment(1);
+        metrics::counter!(names::MODULE_RELOADS, "component" => self.id.to_string(), "result" => result).increment(1);
     }
 }

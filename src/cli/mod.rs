@@ -8,15 +8,18 @@ use clap::{Parser, Subcommand};
 mod admin_opts;
 pub mod bench;
 pub mod build;
+pub mod keygen;
 mod module_opts;
 pub mod new;
 pub mod rollback;
 pub mod run;
 pub mod serve;
+pub mod sign;
 pub mod status;
 pub mod test;
 pub mod traffic;
 pub mod validate;
+pub mod verify;
 
 /// WASM-native stream processing: native sources and sinks, sandboxed WebAssembly processors.
 #[derive(Debug, Parser)]
@@ -54,6 +57,12 @@ pub enum Command {
     Traffic(traffic::Args),
     /// Send a running processor's traffic back to one version.
     Rollback(rollback::Args),
+    /// Make an Ed25519 key pair for signing modules.
+    Keygen(keygen::Args),
+    /// Sign a module (embeds the signature; replaces an earlier one).
+    Sign(sign::Args),
+    /// Check a module's signature against public keys.
+    Verify(verify::Args),
 }
 
 /// Entry point used by `main.rs`; returns the process exit code.
@@ -69,6 +78,9 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Traffic(args) => traffic::run(args),
         Command::Rollback(args) => rollback::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => code,

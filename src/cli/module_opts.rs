@@ -1,13 +1,15 @@
 //! Flags shared by the verbs that run one module outside a pipeline
-//! (`flowctl test`, `flowctl bench`): its config, limits and permissions.
+//! (`flowctl test`, `flowctl bench`, `flowctl serve`): its config, limits,
+//! permissions and the keys its signature must verify with.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::config::units;
 use crate::runtime::http::IpNetwork;
 use crate::runtime::{HttpPermission, Limits, Permissions, ProcessorSpec};
+use crate::signing::TrustedKeys;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModuleOptions {
@@ -39,6 +41,9 @@ pub struct ModuleOptions {
     /// Processor name used in logs (default: the file's stem).
     #[arg(long)]
     pub name: Option<String>,
+    /// Refuse the module unless it is signed by this public key (a `.pub` file); repeatable.
+    #[arg(long = "trusted-key", value_name = "KEY.pub")]
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 impl ModuleOptions {
@@ -59,6 +64,10 @@ impl ModuleOptions {
         if let Some(timeout) = &self.timeout {
             limits.timeout = units::parse_duration(timeout).with_context(|| format!("--timeout {timeout}"))?;
         }
+        let trusted_keys = match self.trusted_keys.is_empty() {
+            true => None,
+            false => Some(TrustedKeys::read(&self.trusted_keys).context("--trusted-key")?),
+        };
         let http = (!self.allow_http.is_empty()).then(|| {
             let mut http = HttpPermission::new(self.allow_http.clone());
             http.allowed_networks.clone_from(&self.allow_network);
@@ -76,6 +85,7 @@ impl ModuleOptions {
             config,
             limits,
             permissions: Permissions { http, ..Permissions::default() },
+            trusted_keys,
             ..ProcessorSpec::named("")
         })
     }

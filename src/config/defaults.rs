@@ -24,6 +24,8 @@ pub const ROUTE_BY: &str = "id";
 pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 /// Weight of the single version a plain `module:` stands for.
 pub const SINGLE_MODULE_WEIGHT: u32 = 100;
+/// Modules need no signature unless a processor asks (`trusted_keys` defaults to none).
+pub const REQUIRE_SIGNATURE: bool = false;
 
 /// `permissions.http` (`docs/configuration.md#wasmpermissions`).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);

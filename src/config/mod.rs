@@ -4,7 +4,7 @@
 //! problem found, each as `file:line: key: message`. The stages, one module each:
 //! `yaml` parses text into the `raw` file structs (the connectors' typed
 //! `config:` in `raw_connectors`), `graph` checks the component DAG, and
-//! `resolve` / `resolve_wasm` / `resolve_http` check values, apply [`defaults`] and resolve paths
+//! `resolve` / `resolve_wasm` / `resolve_http` / `resolve_signing` check values, apply [`defaults`] and resolve paths
 //! into the [`model`]. Sizes and durations parse in [`units`]; every key and
 //! default is documented in `docs/configuration.md`.
 
@@ -20,6 +20,7 @@ mod resolve_admin;
 mod resolve_grpc;
 mod resolve_http;
 mod resolve_quota;
+mod resolve_signing;
 mod resolve_wasm;
 pub mod units;
 mod yaml;
@@ -79,5 +80,7 @@ mod admin_tests;
 mod check_tests;
 #[cfg(test)]
 mod grpc_tests;
+#[cfg(test)]
+mod signing_tests;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::runtime::{Limits, Permissions, Quotas};
+use crate::signing::TrustedKeys;
 
 /// A whole `flowctl.yaml`.
 #[derive(Debug, Clone)]
@@ -54,6 +55,9 @@ pub struct Settings {
     /// JSONL file of audit records (denied capabilities, breached limits,
     /// quota decisions), relative to the pipeline file; `None` = none.
     pub audit_log: Option<PathBuf>,
+    /// Public keys a module's signature may verify with (`trusted_keys`, read
+    /// at load). Empty: no processor can require a signature.
+    pub trusted_keys: TrustedKeys,
 }
 
 /// The admin API's token and where it came from. `Debug` leaves the secret out.
@@ -191,6 +195,9 @@ pub struct WasmConfig {
     /// Label on quota metrics and audit lines (`default` when unset).
     pub tenant: Option<String>,
     pub quotas: Quotas,
+    /// Every version's module must be signed by one of `settings.trusted_keys`,
+    /// at start and on every hot reload (default false).
+    pub require_signature: bool,
 }
 
 /// A version whose instances were replaced `max_restarts` times within

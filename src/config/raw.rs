@@ -54,6 +54,8 @@ pub struct RawSettings {
     pub hot_reload: Option<bool>,
     pub control_plane_addr: Option<Spanned<String>>,
     pub audit_log: Option<Spanned<String>>,
+    /// Public key files (`flowctl keygen`'s `.pub`) module signatures may verify with.
+    pub trusted_keys: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `spec.settings.dead_letter`.
@@ -101,6 +103,8 @@ pub struct RawWasm {
     pub tenant: Option<Spanned<String>>,
     #[serde(default)]
     pub quotas: RawQuotas,
+    /// Refuse a module (at start and on reload) unless signed by a trusted key.
+    pub require_signature: Option<Spanned<bool>>,
 }
 
 /// `wasm.quotas`: budgets per window; every key optional.

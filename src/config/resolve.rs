@@ -15,8 +15,8 @@ use super::model::*;
 use super::raw::*;
 use super::raw_connectors::{ConnectorConfig, RawGenerator, RawProfile};
 use super::resolve_admin::{self, Environment};
-use super::resolve_wasm;
 use super::units;
+use super::{resolve_signing, resolve_wasm};
 
 pub const API_VERSION: &str = "flowctl/v1";
 pub const KIND: &str = "Pipeline";
@@ -70,6 +70,7 @@ pub(crate) fn resolve(raw: RawFile, file: &Path, base_dir: &Path, env: &Environm
     }
     let spec_line = line_of_spanned(&raw.spec);
     let spec = raw.spec.value;
+    resolve_signing::check_required(r, spec.settings.as_ref(), &spec.processors);
     let settings = settings(r, spec.settings.unwrap_or_default());
     if spec.sources.is_empty() {
         r.problems.at(spec_line, "spec.sources", "a pipeline needs at least one source");
@@ -102,6 +103,7 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         hot_reload: raw.hot_reload.unwrap_or(true),
         control_plane_addr: None,
         audit_log: None,
+        trusted_keys: resolve_signing::trusted_keys(r, raw.trusted_keys.as_ref()),
     };
     if let Some(path) = &raw.audit_log {
         if path.value.trim().is_empty() {

@@ -122,6 +122,7 @@ fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<Wa
         circuit_breaker: wasm.circuit_breaker.as_ref().map(|b| breaker_spec(r, b, &format!("{key}.circuit_breaker"))),
         tenant: wasm.tenant.as_ref().map(|t| t.value.clone()),
         quotas: super::resolve_quota::quotas(r, &wasm.quotas, &format!("{key}.quotas")),
+        require_signature: wasm.require_signature.as_ref().map_or(defaults::REQUIRE_SIGNATURE, |s| s.value),
     })
 }
 

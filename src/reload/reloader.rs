@@ -4,6 +4,9 @@
 //! actix executor), and only a module that passed all three is swapped in,
 //! atomically, for the batches dispatched after it. A module that fails is
 //! logged with its file and reason and counted; the old version keeps running.
+//! With `require_signature`, the signature is checked before anything else: a
+//! replacement that is unsigned or not signed by a trusted key is rejected
+//! (audited, counted as `rejected`) and never compiled.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::watcher::{FileChange, ModuleWatcher, WatchError, WatchedFile};
 use crate::admin::ProcessorControl;
-use crate::runtime::{ProcessorSpec, Runtime};
+use crate::runtime::{ProcessorSpec, Runtime, RuntimeError};
+use crate::signing;
 
 /// Quiet time after the last file system event before a file is re-read:
 /// `cp` and editors write in several steps.
@@ -62,6 +66,9 @@ fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
     let started = Instant::now();
     match runtime.load_bytes(&change.bytes, target.spec.clone()) {
         Ok(module) => {
+            if let Some(key_id) = module.signed_by() {
+                signing::audit_accepted(&target.spec.name, module.version(), &change.path, key_id);
+            }
             let to = module.version().to_string();
             let from = target.control.swap_module(target.index, module).unwrap_or_default();
             tracing::info!(
@@ -72,6 +79,13 @@ fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
                 load_ms = started.elapsed().as_millis() as u64,
                 "module reloaded: batches dispatched from now on run {to}"
             );
+        }
+        Err(err @ RuntimeError::Signature { .. }) => {
+            if let RuntimeError::Signature { version, reason } = &err {
+                signing::audit_refused(&target.spec.name, version, &change.path, reason);
+            }
+            tracing::error!(component, file, reason = %err, "module reload rejected, the running version stays: {err}");
+            target.control.reload_rejected(format!("{file}: {err}"));
         }
         Err(err) => {
             tracing::error!(component, file, reason = %err, "module reload failed, the running version stays: {err}");

@@ -219,7 +219,11 @@ mod tests {
         let module = dir.path().join("m.wasm");
         std::fs::write(&module, b"same").expect("write");
         let (_w, rx) = watch(&module);
-        std::fs::write(&module, b"same").expect("rewrite");
+        // Replaced atomically: an in-place rewrite truncates first, and a
+        // loaded machine may let the watcher read the empty file in between.
+        let tmp = dir.path().join("m.wasm.tmp");
+        std::fs::write(&tmp, b"same").expect("rewrite");
+        std::fs::rename(&tmp, &module).expect("rename");
         std::fs::write(dir.path().join("other"), b"x").expect("write other");
         assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
         std::fs::write(&module, b"new").expect("write");

@@ -15,6 +15,11 @@ pub enum RuntimeError {
     Init(String),
     #[error("wasm engine: {0}")]
     Engine(String),
+    /// The spec requires a signature and the module's is missing or wrong.
+    /// `version` is the version the module would have run as (for audit lines).
+    /// The reason is part of the message (not a `source`), so `{:#}` does not repeat it.
+    #[error("module signature refused: {reason}")]
+    Signature { version: String, reason: crate::signing::SignatureError },
 }
 
 /// Failure of one guest call or one event.

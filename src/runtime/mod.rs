@@ -14,6 +14,7 @@
 //! Runtime::load_bytes(&self, bytes: &[u8], spec: ProcessorSpec) -> Result<Arc<LoadedModule>, RuntimeError>
 //!     // compiles (or loads the cached artifact), checks the ABI, and instantiates
 //!     // once to run `init`, so a module that refuses its config fails here.
+//!     // with `spec.trusted_keys`, the signature is checked first: RuntimeError::Signature.
 //! LoadedModule::version(&self) -> &str      // spec.version or 12 hex digits of sha256
 //! LoadedModule::spec(&self) -> &ProcessorSpec
 //! LoadedModule::report(&self) -> &ModuleReport
@@ -33,12 +34,13 @@
 //!
 //! Also available: `RuntimeSettings::default()` (cache in the XDG cache dir,
 //! 1 ms epoch tick), `Runtime::settings`, `LoadedModule::{sha256,
-//! cache_outcome}`, `Instance::{memory_bytes, abi_version, module}`,
+//! cache_outcome, signed_by}`, `Instance::{memory_bytes, abi_version, module}`,
 //! `InstanceSlot::{memory_bytes, module}`, `ModuleReport::is_usable` and its
 //! `Display`, and the metric names in [`metrics`].
 //!
 //! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
-//! disk), `module` (Runtime, LoadedModule), `instance` (guest calls),
+//! disk, sealed with an HMAC), `cache_trust` (whether the cache directory is
+//! private to this user; the HMAC key), `module` (Runtime, LoadedModule), `instance` (guest calls),
 //! `slot` (self-replacing instance), `scope` (budgets a processor keeps
 //! across versions and reloads), `quota` (CPU, HTTP and memory per window), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
@@ -49,6 +51,7 @@
 //! `wire` (events in and out), `trap` (error classification), `validate`.
 
 pub mod cache;
+mod cache_trust;
 mod engine;
 pub mod error;
 mod guest_memory;
@@ -75,6 +78,8 @@ mod wire;
 mod host_tests;
 #[cfg(test)]
 mod instance_tests;
+#[cfg(test)]
+mod signature_tests;
 #[cfg(test)]
 pub(crate) mod test_guests;
 #[cfg(test)]
@@ -111,11 +116,14 @@ pub struct ProcessorSpec {
     pub tenant: Option<String>,
     /// Budgets per window, shared by all versions of the processor.
     pub quotas: Quotas,
+    /// `Some`: the module must carry a signature by one of these keys, checked
+    /// before it is compiled (`wasm.require_signature`); `None`: not checked.
+    pub trusted_keys: Option<crate::signing::TrustedKeys>,
 }
 
 impl ProcessorSpec {
     /// A spec with the defaults: no version name, config `{}`, default limits
-    /// and permissions. Set the fields that differ.
+    /// and permissions, no signature required. Set the fields that differ.
     pub fn named(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -125,6 +133,7 @@ impl ProcessorSpec {
             permissions: Permissions::default(),
             tenant: None,
             quotas: Quotas::default(),
+            trusted_keys: None,
         }
     }
 }
@@ -133,6 +142,7 @@ impl ProcessorSpec {
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     /// Where precompiled modules are cached; `None` disables the disk cache.
+    /// Used only while it is private to this user (see `cache_trust`).
     pub cache_dir: Option<std::path::PathBuf>,
     /// How often the epoch ticks; deadlines are rounded up to this.
     pub epoch_tick: std::time::Duration,

@@ -19,6 +19,7 @@ use super::scope::Scopes;
 use super::store::StoreData;
 use super::validate::{self, ModuleReport};
 use super::{ProcessorSpec, RuntimeSettings};
+use crate::signing::KeyId;
 
 impl Default for RuntimeSettings {
     /// Cache in `$XDG_CACHE_HOME/flowctl/modules` (else `~/.cache/flowctl/modules`,
@@ -79,6 +80,14 @@ impl Runtime {
     /// instantiates once to run `init`, so a module that refuses its config fails here.
     pub fn load_bytes(&self, bytes: &[u8], spec: ProcessorSpec) -> Result<Arc<LoadedModule>, RuntimeError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
+        // Before compiling: the compiler never sees a module that is not trusted.
+        let signed_by = match &spec.trusted_keys {
+            Some(trusted) => Some(trusted.verify(bytes).map(|v| v.key_id).map_err(|reason| {
+                let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
+                RuntimeError::Signature { version, reason }
+            })?),
+            None => None,
+        };
         let engine = self.inner.engines.get(spec.limits.fuel.is_some())?;
         let (module, cache_outcome) =
             cache::load_or_compile(&engine.engine, self.inner.settings.cache_dir.as_deref(), bytes, &sha256)?;
@@ -107,6 +116,7 @@ impl Runtime {
             sha256,
             report: report.clone(),
             cache_outcome,
+            signed_by,
             engine,
             pre,
             shared,
@@ -141,6 +151,7 @@ pub struct LoadedModule {
     sha256: String,
     report: ModuleReport,
     cache_outcome: CacheOutcome,
+    signed_by: Option<KeyId>,
     /// Keeps the engine's epoch ticker alive while instances may run.
     pub(super) engine: Arc<EngineHandle>,
     pub(super) pre: InstancePre<StoreData>,
@@ -176,6 +187,11 @@ impl LoadedModule {
     /// Whether the compiled code came from the disk cache.
     pub fn cache_outcome(&self) -> CacheOutcome {
         self.cache_outcome
+    }
+
+    /// The trusted key its signature verified with (only checked when the spec has `trusted_keys`).
+    pub fn signed_by(&self) -> Option<KeyId> {
+        self.signed_by
     }
 
     /// Instances of this module alive now (in every worker).

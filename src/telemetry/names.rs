@@ -50,14 +50,15 @@ pub const QUOTA_BREACHES: &str = "flowctl_quota_breaches_total";
 pub const QUEUE_DEPTH: &str = "flowctl_queue_depth";
 /// Whether a component is ready (1) or down (0), as `/readyz` sees it. Label: `component`.
 pub const COMPONENT_READY: &str = "flowctl_component_ready";
-/// Module hot reloads. Labels: `component`, `result` (`ok`, `error`).
+/// Module hot reloads. Labels: `component`, `result` (`ok`, `error`, `rejected`: refused for its signature).
 pub const MODULE_RELOADS: &str = "flowctl_module_reloads_total";
 /// Automatic canary rollbacks. Labels: `component`, `version` (the version rolled back).
 pub const ROLLBACKS: &str = "flowctl_rollbacks_total";
 /// Circuit-breaker state, one series per state set to 1 for the current one.
 /// Labels: `component`, `version`, `state` (`closed`, `open`, `half_open`).
 pub const CIRCUIT_BREAKER_STATE: &str = "flowctl_circuit_breaker_state";
-/// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`).
+/// Module loads by where the compiled code came from. Label: `result` (`hit`, `miss`, `disabled`,
+/// `untrusted`: the cache directory or its key is not private to the user, so it is not used).
 pub const MODULE_CACHE: &str = "flowctl_module_cache_total";
 /// Reconnects of a gRPC source or sink after its stream or connection failed. Label: `component`.
 pub const GRPC_RECONNECTS: &str = "flowctl_grpc_reconnects_total";
@@ -181,7 +182,12 @@ pub const CATALOG: &[MetricDef] = &[
     ),
     def(QUEUE_DEPTH, Kind::Gauge, &["pipeline", "component", "stage"], "Events waiting in a stage of a component."),
     def(COMPONENT_READY, Kind::Gauge, &["component"], "1 while a component runs, 0 while it is down (see /readyz)."),
-    def(MODULE_RELOADS, Kind::Counter, &["component", "result"], "Module hot reloads, by result (ok, error)."),
+    def(
+        MODULE_RELOADS,
+        Kind::Counter,
+        &["component", "result"],
+        "Module hot reloads, by result (ok, error, rejected for the signature).",
+    ),
     def(ROLLBACKS, Kind::Counter, &["component", "version"], "Automatic canary rollbacks, by the version rolled back."),
     def(
         CIRCUIT_BREAKER_STATE,
@@ -189,7 +195,12 @@ pub const CATALOG: &[MetricDef] = &[
         &["component", "version", "state"],
         "1 for a version's current circuit-breaker state (closed, open, half_open), 0 for the others.",
     ),
-    def(MODULE_CACHE, Kind::Counter, &["result"], "Module loads by compiled-code cache result (hit, miss, disabled)."),
+    def(
+        MODULE_CACHE,
+        Kind::Counter,
+        &["result"],
+        "Module loads by compiled-code cache result (hit, miss, disabled, untrusted).",
+    ),
     def(
         GRPC_RECONNECTS,
         Kind::Counter,

@@ -91,8 +91,15 @@ impl Prepared {
     /// worker threads and the file watch. Blocking: call it off any async executor.
     pub fn load(runtime: &Runtime, settings: ServeSettings) -> Result<Prepared, ServeError> {
         let path = settings.module.clone();
-        let module =
-            runtime.load_file(&path, settings.spec.clone()).map_err(|source| ServeError::Load { path, source })?;
+        let module = runtime.load_file(&path, settings.spec.clone()).map_err(|source| {
+            if let RuntimeError::Signature { version, reason } = &source {
+                crate::signing::audit_refused(&settings.spec.name, version, &path, reason);
+            }
+            ServeError::Load { path, source }
+        })?;
+        if let Some(key_id) = module.signed_by() {
+            crate::signing::audit_accepted(&settings.spec.name, module.version(), &settings.module, key_id);
+        }
         let name = settings.spec.name.clone();
         let policy = Policy { route_by: "id".into(), pool_size: settings.pool, rollback: None, breaker: None };
         let version = NewVersion { module, file: settings.module.clone(), weight: 100 };
