@@ -139,11 +139,7 @@ fn start_with_env(ws: &Workspace, file: &Path, token: &str, envs: &[(&str, &str)
         .spawn()
         .unwrap();
     let live = Live { child, addr, log, token: Some(token.into()) };
-    wait_for(LONG, "the admin API", || {
-        let mut request = ureq::get(format!("http://{}/admin/status", live.addr));
-        request = request.header("authorization", format!("Bearer {token}"));
-        request.call().ok().filter(|r| r.status() == 200)
-    });
+    live.wait_ready();
     live
 }
 

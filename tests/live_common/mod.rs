@@ -137,7 +137,9 @@ pub struct Live {
 }
 
 impl Live {
-    fn wait_ready(&self) {
+    /// Waits until the admin API lists the processors: the pipeline is running
+    /// (and a signal stops it cleanly rather than killing it mid-start).
+    pub fn wait_ready(&self) {
         wait_for(LONG, "the admin API to list the processors", || {
             let status = self.try_status()?;
             (!status["processors"].as_array()?.is_empty()).then_some(())
