@@ -24,9 +24,13 @@
 //! Instance::process_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError>
 //! InstanceSlot::new(Arc<LoadedModule>) -> InstanceSlot
 //! InstanceSlot::process(&mut self, events: &[Event]) -> Vec<EventResult>
-//!     // never fails as a whole: on a fatal error it discards the instance,
-//!     // re-runs the batch event by event on fresh instances to isolate the
-//!     // culprit, so good events in a batch with a bad one are still processed.
+//!     // never fails as a whole: runs `RetryPolicy::ISOLATE_ONLY` (a failed
+//!     // batch call is re-run event by event on fresh instances to isolate the
+//!     // culprit, so good events in a batch with a bad one are still processed).
+//! InstanceSlot::call(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError>
+//!     // one guest call; Err = failed as a whole (instance dropped if it poisons)
+//! RetryPolicy { max_retries }.run(events, batched, call) -> Vec<EventResult>
+//!     // the one retry policy (see `retry`): what the engine's workers run
 //! InstanceSlot::restarts(&self) -> u64
 //! validate::inspect(bytes: &[u8]) -> ModuleReport      // never panics; lists problems
 //! ```
@@ -43,7 +47,8 @@
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (allow-list, rate cap, client), `wasi` (locked-down WASI),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
-//! `wire` (events in and out), `trap` (error classification), `validate`.
+//! `wire` (events in and out), `trap` (error classification), `validate`;
+//! `retry` (the one retry policy for guest calls, also run by the engine's workers).
 
 pub mod cache;
 mod engine;
@@ -57,6 +62,7 @@ pub mod limits;
 pub mod metrics;
 mod module;
 pub mod permissions;
+mod retry;
 mod slot;
 mod store;
 mod trap;
@@ -78,6 +84,7 @@ pub use instance::Instance;
 pub use limits::Limits;
 pub use module::{LoadedModule, Runtime};
 pub use permissions::{HttpPermission, Permissions};
+pub use retry::{CallResult, RetryPolicy};
 pub use slot::{InstanceSlot, RECYCLE_AFTER_CALLS};
 pub use usage::{RestartReason, Usage};
 pub use validate::ModuleReport;

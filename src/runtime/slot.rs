@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::error::ProcessError;
 use super::instance::Instance;
 use super::module::LoadedModule;
+use super::retry::{CallResult, RetryPolicy};
 use super::usage::{RestartReason, Usage};
 use super::EventResult;
 use crate::event::Event;
@@ -49,37 +50,29 @@ impl InstanceSlot {
         self.instance.is_some()
     }
 
+    /// Whether the next call first makes a new instance (whose `init` runs
+    /// under a deadline of its own before the call's).
+    pub fn instantiates_next(&self) -> bool {
+        self.instance.is_none() || self.calls >= RECYCLE_AFTER_CALLS
+    }
+
     /// Linear memory of the current instance (0 when none is live).
     pub fn memory_bytes(&self) -> u64 {
         self.instance.as_ref().map_or(0, Instance::memory_bytes)
     }
 
-    /// One result per event, in order. On a fatal error the instance is
-    /// discarded and the batch re-run one event at a time, each on a healthy
-    /// instance, so every good event is processed and each bad one carries
-    /// its own error.
+    /// One result per event, in order, under [`RetryPolicy::ISOLATE_ONLY`]:
+    /// a call that fails as a whole is re-run one event per call, so every
+    /// good event is processed and each bad one carries its own error. The
+    /// engine's workers run [`InstanceSlot::call`] under their processor's policy instead.
     pub fn process(&mut self, events: &[Event]) -> Vec<EventResult> {
-        if events.is_empty() {
-            return Vec::new();
-        }
-        let err = match self.call(events) {
-            Ok(results) => return results,
-            Err(err) => err,
-        };
-        if events.len() == 1 {
-            return vec![Err(err)];
-        }
-        events
-            .iter()
-            .map(|event| match self.call(std::slice::from_ref(event)) {
-                Ok(mut results) => results.pop().unwrap_or_else(|| Ok(Vec::new())),
-                Err(err) => Err(err),
-            })
-            .collect()
+        let batched = self.module.report().has_process_batch;
+        RetryPolicy::ISOLATE_ONLY.run(events, batched, |chunk| self.call(chunk))
     }
 
-    /// One call on the current (or a new) instance; drops it on a fatal error.
-    fn call(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
+    /// One guest call on the current (or a new) instance, which is dropped
+    /// when the error poisons it: the next call gets a fresh one.
+    pub fn call(&mut self, events: &[Event]) -> CallResult {
         if self.calls >= RECYCLE_AFTER_CALLS {
             self.instance = None;
         }
