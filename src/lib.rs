@@ -10,7 +10,7 @@
 //! - [`admin`]: live operations: traffic splits, rollbacks, canary and restart guards, the admin API.
 //! - [`reload`]: hot reload of module files while running.
 //! - [`telemetry`]: logging setup and metric names.
-//! - [`workers`]: the threads that run WASM, fed batches by the engine through crossbeam channels.
+//! - [`workers`]: the supervised threads that run WASM, fed batches by the engine through crossbeam channels.
 //! - [`grpc`]: the `flowctl.v1` gRPC protocol: event mapping, connectors, servers.
 //! - [`cli`]: one file per `flowctl` verb; `main.rs` only parses flags.
 
