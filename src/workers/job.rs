@@ -19,13 +19,12 @@ use crate::runtime::{CallResult, EventResult, LoadedModule, ProcessError, Usage}
 /// Runs one batch: route, process, account, in input order. The permit stays
 /// in the ledger; the collector attaches it.
 pub(super) fn run_job(slots: &mut Slots, config: &WorkerConfig, me: &WorkerState, batch: &Batch) -> JobResult {
-    let Batch { seq, events, versions } = batch;
-    let (seq, versions) = (*seq, versions.clone());
+    let (seq, events, versions) = (batch.seq, &batch.events[..], batch.versions.clone());
     slots.retain(&versions);
     let usage_before: Vec<Usage> = versions.versions().iter().map(|v| slots.usage(&v.module)).collect();
     let mut per_version = vec![BatchStats::default(); versions.versions().len()];
     let mut run = Run { slots, config, me, seq };
-    let results = run.by_version(&versions, &events, &mut per_version);
+    let results = run.by_version(&versions, events, &mut per_version);
 
     let mut outputs = Vec::with_capacity(events.len());
     let mut dead_letters = Vec::new();
