@@ -11,7 +11,7 @@
 //! - [`reload`]: hot reload of module files while running.
 //! - [`signing`]: module signatures: keys, the signature section, trusted keys.
 //! - [`telemetry`]: logging setup and metric names.
-//! - [`workers`]: the threads that run WASM, fed batches by the engine through crossbeam channels.
+//! - [`workers`]: the supervised threads that run WASM, fed batches by the engine through crossbeam channels.
 //! - [`grpc`]: the `flowctl.v1` gRPC protocol: event mapping, connectors, servers.
 //! - [`cli`]: one file per `flowctl` verb; `main.rs` only parses flags.
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use actix::Message;
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::connectors::DeadLetter;
 use crate::event::Event;
@@ -38,17 +37,6 @@ pub enum Job {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct DeadLetters(pub Vec<DeadLetter>);
-
-/// A batch on its way to a worker thread. The permit bounds how many
-/// batches a processor holds between dispatch and in-order emission; it is
-/// released once the batch's results went downstream.
-pub struct WorkItem {
-    pub seq: u64,
-    pub events: Vec<Event>,
-    /// The version set at dispatch time: a batch finishes on the versions it started with.
-    pub versions: Arc<super::versions::VersionSet>,
-    pub permit: OwnedSemaphorePermit,
-}
 
 /// What comes back from the worker threads to a processor's collector.
 pub enum WorkerOutput {

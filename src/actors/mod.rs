@@ -32,7 +32,7 @@ pub mod fanout;
 mod load;
 pub mod messages;
 pub mod pool;
-mod processor_health;
+pub(crate) mod processor_health;
 pub(crate) mod processor_metrics;
 pub mod sink;
 pub mod source;

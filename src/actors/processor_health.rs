@@ -4,8 +4,12 @@
 //! circuit breaker refused them all), and up again at the first batch in
 //! which an event was processed. A guest that rejects bad input through the
 //! ABI (`guest_error`) is healthy; it only failed that input.
+//!
+//! The crash-loop judge is one cause of a processor being down; the worker
+//! watchdog ([`crate::workers`]) is another (a stuck guest call). Both write
+//! through one [`Readiness`], so one cause clearing never hides the other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::stats::JobResult;
 use crate::telemetry::Health;
@@ -17,17 +21,59 @@ pub const CRASH_LOOP_BATCHES: u32 = 3;
 /// Error kind of events refused by an open circuit breaker.
 const CIRCUIT_OPEN: &str = "circuit_open";
 
-pub struct ProcessorHealth {
+/// Why a processor may be down; it is down while any cause holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    CrashLoop,
+    StuckWorker,
+}
+
+/// A processor's entry in `/readyz`, shared by every judge of it.
+#[derive(Clone)]
+pub struct Readiness {
     id: Arc<str>,
     health: Health,
+    /// The reason of each cause that holds, by `Cause as usize`.
+    causes: Arc<Mutex<[Option<String>; 2]>>,
+}
+
+impl Readiness {
+    pub fn new(id: Arc<str>, health: Health) -> Self {
+        Self { id, health, causes: Arc::default() }
+    }
+
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    /// Sets (`Some(reason)`) or clears (`None`) one cause; `/readyz` changes
+    /// only when the set of reasons does.
+    pub fn set(&self, cause: Cause, reason: Option<String>) {
+        let mut causes = self.causes.lock().unwrap_or_else(PoisonError::into_inner);
+        if causes[cause as usize] == reason {
+            return;
+        }
+        causes[cause as usize] = reason;
+        let reasons: Vec<&str> = causes.iter().flatten().map(String::as_str).collect();
+        // Published under the lock, so two judges cannot publish out of order.
+        if reasons.is_empty() {
+            self.health.set_up(&self.id);
+        } else {
+            self.health.set_down(&self.id, reasons.join("; "));
+        }
+    }
+}
+
+pub struct ProcessorHealth {
+    readiness: Readiness,
     failing_batches: u32,
     restarts_while_failing: u64,
     down: bool,
 }
 
 impl ProcessorHealth {
-    pub fn new(id: Arc<str>, health: Health) -> Self {
-        Self { id, health, failing_batches: 0, restarts_while_failing: 0, down: false }
+    pub fn new(readiness: Readiness) -> Self {
+        Self { readiness, failing_batches: 0, restarts_while_failing: 0, down: false }
     }
 
     pub fn observe(&mut self, result: &JobResult) {
@@ -40,8 +86,8 @@ impl ProcessorHealth {
             self.restarts_while_failing = 0;
             if self.down {
                 self.down = false;
-                self.health.set_up(&self.id);
-                tracing::info!(component = %self.id, "processor recovered: events are processed again");
+                self.readiness.set(Cause::CrashLoop, None);
+                tracing::info!(component = %self.readiness.id(), "processor recovered: events are processed again");
             }
             return;
         }
@@ -63,8 +109,27 @@ impl ProcessorHealth {
                     self.failing_batches, self.restarts_while_failing
                 )
             };
-            tracing::warn!(component = %self.id, "processor down: {reason}");
-            self.health.set_down(&self.id, reason);
+            tracing::warn!(component = %self.readiness.id(), "processor down: {reason}");
+            self.readiness.set(Cause::CrashLoop, Some(reason));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_processor_is_down_while_any_cause_holds() {
+        let health = Health::new();
+        let readiness = Readiness::new("p".into(), health.clone());
+        health.set_up("p");
+        readiness.set(Cause::StuckWorker, Some("stuck worker: 1 call".into()));
+        readiness.set(Cause::CrashLoop, Some("crash-looping".into()));
+        assert_eq!(health.readiness().unwrap_err(), ["p: crash-looping; stuck worker: 1 call"]);
+        readiness.set(Cause::CrashLoop, None);
+        assert_eq!(health.readiness().unwrap_err(), ["p: stuck worker: 1 call"], "the other cause still holds");
+        readiness.set(Cause::StuckWorker, None);
+        assert!(health.readiness().is_ok());
     }
 }

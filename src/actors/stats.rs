@@ -119,7 +119,9 @@ pub struct JobResult {
     /// One per input event, in input order.
     pub outcomes: Vec<Outcome>,
     /// Held until the outputs went downstream (bounds the reorder buffer).
-    pub permit: OwnedSemaphorePermit,
+    /// A WASM worker's result has none: its batch's permit waits in the
+    /// pool's ledger, and the collector attaches it when the result arrives.
+    pub permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Counts of a source or sink.

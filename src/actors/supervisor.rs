@@ -21,6 +21,7 @@ use super::fanout::FanOut;
 use super::load::load_versions;
 use super::messages::{Flow, Job};
 use super::pool::PoolActor;
+use super::processor_health::Readiness;
 use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, SinkThread, ThreadDone};
 use super::source::{SourceActor, SourceThread};
 use super::stats::{ConnectorCounters, InFlight, ProcessorCounters, RunReport, SinkReport, SourceReport};
@@ -216,15 +217,16 @@ impl Graph {
             let (ended_tx, ended_rx) = oneshot::channel();
             let pipeline_name: Arc<str> = pipeline.name.as_str().into();
             // The stage that runs the batches, where its results arrive, and
-            // what judges a WASM processor's versions (a remote one judges itself).
-            let (stage, results, control): (Recipient<Job>, _, _) = match &p.kind {
+            // what judges a WASM processor's versions and batches (a remote one judges itself).
+            let (stage, results, wasm_parts): (Recipient<Job>, _, _) = match &p.kind {
                 ProcessorKind::Wasm(wasm) => {
                     let control =
                         versions.remove(&p.id).ok_or_else(|| EngineError::NoVersions { processor: p.id.clone() })?;
-                    let (pool, results) =
-                        PoolActor::start_workers(id.clone(), wasm.pool_size, wasm.max_retries, &control)
+                    let readiness = Readiness::new(id.clone(), health.clone());
+                    let (pool, results, ledger) =
+                        PoolActor::start_workers(id.clone(), wasm, &control, Some(readiness.clone()))
                             .map_err(io(&p.id))?;
-                    (pool.start().recipient(), results, Some(control))
+                    (pool.start().recipient(), results, Some((control, ledger, readiness)))
                 }
                 ProcessorKind::Grpc(grpc) => {
                     let (stage, results) = GrpcStage::new(id.clone(), &pipeline.name, grpc, health.clone())
@@ -242,8 +244,10 @@ impl Graph {
                 in_flight.clone(),
                 ended_tx,
             );
-            match control {
-                Some(control) => collector.with_health(health.clone()).with_control(control).start(),
+            match wasm_parts {
+                Some((control, ledger, readiness)) => {
+                    collector.with_readiness(readiness).with_control(control).with_ledger(ledger).start()
+                }
                 None => collector.start(),
             };
             let inputs = p.inputs.iter().map(|i| Arc::from(i.as_str())).collect::<HashSet<_>>();

@@ -50,7 +50,7 @@ fn batch(c: &ProcessorControl, version: usize, events: u64, failed: u64, restart
         per_version,
         versions,
         outcomes,
-        permit,
+        permit: Some(permit),
     }
 }
 

@@ -268,7 +268,7 @@ impl Caller {
             total,
             versions: self.versions.clone(),
             outcomes,
-            permit,
+            permit: Some(permit),
         }
     }
 }

@@ -25,9 +25,13 @@
 //! Instance::process_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError>
 //! InstanceSlot::new(Arc<LoadedModule>) -> InstanceSlot
 //! InstanceSlot::process(&mut self, events: &[Event]) -> Vec<EventResult>
-//!     // never fails as a whole: on a fatal error it discards the instance,
-//!     // re-runs the batch event by event on fresh instances to isolate the
-//!     // culprit, so good events in a batch with a bad one are still processed.
+//!     // never fails as a whole: runs `RetryPolicy::ISOLATE_ONLY` (a failed
+//!     // batch call is re-run event by event on fresh instances to isolate the
+//!     // culprit, so good events in a batch with a bad one are still processed).
+//! InstanceSlot::call(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError>
+//!     // one guest call; Err = failed as a whole (instance dropped if it poisons)
+//! RetryPolicy { max_retries }.run(events, batched, call) -> Vec<EventResult>
+//!     // the one retry policy (see `retry`): what the engine's workers run
 //! InstanceSlot::restarts(&self) -> u64
 //! validate::inspect(bytes: &[u8]) -> ModuleReport      // never panics; lists problems
 //! ```
@@ -48,7 +52,8 @@
 //! per-processor rate cap, the pinned client), `wasi` (locked-down WASI),
 //! `wasi_poll` (`poll_oneoff` under the call's deadline),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
-//! `wire` (events in and out), `trap` (error classification), `validate`.
+//! `wire` (events in and out), `trap` (error classification), `validate`;
+//! `retry` (the one retry policy for guest calls, also run by the engine's workers).
 
 pub mod cache;
 mod cache_trust;
@@ -64,6 +69,7 @@ pub mod metrics;
 mod module;
 pub mod permissions;
 pub mod quota;
+mod retry;
 mod scope;
 mod slot;
 mod store;
@@ -92,6 +98,7 @@ pub use limits::Limits;
 pub use module::{LoadedModule, Runtime};
 pub use permissions::{HttpPermission, Permissions};
 pub use quota::{QuotaAction, Quotas};
+pub use retry::{CallResult, RetryPolicy};
 pub use slot::{InstanceSlot, RECYCLE_AFTER_CALLS};
 pub use usage::{RestartReason, Usage};
 pub use validate::ModuleReport;

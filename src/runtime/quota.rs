@@ -1,10 +1,12 @@
 //! Per-processor quotas (the original design's multi-tenant section): CPU
 //! seconds per hour, HTTP requests per minute and memory MB-hours per hour,
 //! each over a fixed window. A processor over any quota is *breached* until
-//! that window ends: its events are then paused (held on its worker thread,
-//! so backpressure reaches its sources) or dead-lettered as `quota_exceeded`,
-//! as `on_breach` says. Breaches and recoveries are audit lines.
+//! that window ends: its batches are then held before dispatch (`pause`, so
+//! backpressure reaches its sources) or its events dead-lettered as
+//! `quota_exceeded` (`dead_letter`), as `on_breach` says. Breaches and
+//! recoveries are audit lines.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -105,6 +107,8 @@ pub struct QuotaMeter {
     processor: String,
     tenant: String,
     quotas: Mutex<Quotas>,
+    /// Whether any quota is set: read on every guest call, so not behind the lock.
+    active: AtomicBool,
     windows: Mutex<[Window; 3]>,
     used: [metrics::Gauge; 3],
     limits: [metrics::Gauge; 3],
@@ -120,6 +124,7 @@ impl QuotaMeter {
             processor: processor.to_owned(),
             tenant: tenant.to_owned(),
             quotas: Mutex::new(Quotas::default()),
+            active: AtomicBool::new(false),
             windows: Mutex::new([Window { start: Instant::now(), used: 0.0, breached: false }; 3]),
             used: QuotaKind::ALL.map(|k| metrics::gauge!(QUOTA_USED, &labels(k))),
             limits: QuotaKind::ALL.map(|k| metrics::gauge!(QUOTA_LIMIT, &labels(k))),
@@ -138,12 +143,13 @@ impl QuotaMeter {
         for kind in QuotaKind::ALL {
             self.limits[kind as usize].set(quotas.limit(kind).unwrap_or(0.0));
         }
+        self.active.store(!quotas.is_empty(), Ordering::Relaxed);
         *self.quotas.lock().unwrap_or_else(|p| p.into_inner()) = quotas;
     }
 
     /// Whether any quota is set (metering costs nothing otherwise).
     pub fn is_active(&self) -> bool {
-        !self.quotas.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        self.active.load(Ordering::Relaxed)
     }
 
     /// Adds `amount` (seconds, requests or MB-hours) to a resource's window.
@@ -191,20 +197,26 @@ impl QuotaMeter {
         })
     }
 
-    /// Lets a batch run: at once when within every quota; when over one,
-    /// waits for its window to end (`pause`) or refuses (`dead_letter`).
-    pub fn admit(&self) -> Result<(), ProcessError> {
-        while let Some((kind, resets_in)) = self.breach() {
-            if self.action() == QuotaAction::DeadLetter {
-                return Err(ProcessError::QuotaExceeded {
-                    quota: kind.label().to_owned(),
-                    tenant: self.tenant.clone(),
-                });
-            }
-            // Re-checked often enough that a raised quota (a reload) takes effect soon.
-            std::thread::sleep(resets_in.clamp(Duration::from_millis(1), Duration::from_millis(250)));
+    /// The error events get while the processor is over a quota with
+    /// `on_breach: dead_letter`; `None` when they may run (or must wait: see
+    /// [`QuotaMeter::pause_for`]).
+    pub fn refusal(&self) -> Option<ProcessError> {
+        if !self.is_active() || self.action() != QuotaAction::DeadLetter {
+            return None;
         }
-        Ok(())
+        let (kind, _) = self.breach()?;
+        Some(ProcessError::QuotaExceeded { quota: kind.label().to_owned(), tenant: self.tenant.clone() })
+    }
+
+    /// How long to hold the next batch while the processor is over a quota
+    /// with `on_breach: pause`: until the window ends, re-checked at least
+    /// every 250 ms so a raised quota (a reload) takes effect soon.
+    pub fn pause_for(&self) -> Option<Duration> {
+        if !self.is_active() || self.action() != QuotaAction::Pause {
+            return None;
+        }
+        let (_, resets_in) = self.breach()?;
+        Some(resets_in.clamp(Duration::from_millis(1), Duration::from_millis(250)))
     }
 
     /// Current usage of every quota that is set.
@@ -281,12 +293,13 @@ mod tests {
         let m = meter(Quotas { cpu_seconds_per_hour: Some(1.0), ..Quotas::default() });
         m.record(QuotaKind::Cpu, 0.6);
         assert_eq!(m.breach(), None);
-        assert!(m.admit().is_ok());
+        assert_eq!(m.refusal(), None);
         m.record(QuotaKind::Cpu, 0.6);
         let (kind, resets_in) = m.breach().unwrap();
         assert_eq!(kind, QuotaKind::Cpu);
         assert!(resets_in > Duration::from_secs(3500));
-        let err = m.admit().unwrap_err();
+        let err = m.refusal().unwrap();
+        assert_eq!(m.pause_for(), None, "dead_letter does not pause");
         assert_eq!(err, ProcessError::QuotaExceeded { quota: "cpu_seconds_per_hour".into(), tenant: "acme".into() });
         assert_eq!(err.kind(), "quota_exceeded");
         assert!(!err.poisons_instance());
@@ -330,8 +343,10 @@ mod tests {
         let m = meter(Quotas { memory_mb_hours: Some(1.0), on_breach: QuotaAction::Pause, ..Quotas::default() });
         m.record(QuotaKind::Memory, 2.0);
         assert!(m.breach().is_some());
-        m.set_quotas(Quotas { memory_mb_hours: Some(10.0), ..Quotas::default() });
+        assert_eq!(m.pause_for(), Some(Duration::from_millis(250)));
+        assert_eq!(m.refusal(), None, "pause does not refuse");
+        m.set_quotas(Quotas { memory_mb_hours: Some(10.0), on_breach: QuotaAction::Pause, ..Quotas::default() });
         assert_eq!(m.breach(), None);
-        assert!(m.admit().is_ok());
+        assert_eq!(m.pause_for(), None);
     }
 }

@@ -1,13 +1,13 @@
 //! An instance that replaces itself: the unit a worker thread owns.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::error::ProcessError;
 use super::instance::Instance;
 use super::metrics::AUDIT_TARGET;
 use super::module::LoadedModule;
 use super::quota::{thread_cpu_time, QuotaKind};
+use super::retry::{CallResult, RetryPolicy};
 use super::usage::{RestartReason, Usage};
 use super::EventResult;
 use crate::event::Event;
@@ -52,63 +52,41 @@ impl InstanceSlot {
         self.instance.is_some()
     }
 
+    /// Whether the next call first makes a new instance (whose `init` runs
+    /// under a deadline of its own before the call's).
+    pub fn instantiates_next(&self) -> bool {
+        self.instance.is_none() || self.calls >= RECYCLE_AFTER_CALLS
+    }
+
     /// Linear memory of the current instance (0 when none is live).
     pub fn memory_bytes(&self) -> u64 {
         self.instance.as_ref().map_or(0, Instance::memory_bytes)
     }
 
-    /// One result per event, in order. On a fatal error the instance is
-    /// discarded and the batch re-run one event at a time, each on a healthy
-    /// instance, so every good event is processed and each bad one carries
-    /// its own error.
-    ///
-    /// A processor over a quota has its events refused (`quota_exceeded`)
-    /// or waits here for the quota's window to end, as its quotas say.
+    /// One result per event, in order, under [`RetryPolicy::ISOLATE_ONLY`]:
+    /// a call that fails as a whole is re-run one event per call, so every
+    /// good event is processed and each bad one carries its own error. The
+    /// engine's workers run [`InstanceSlot::call`] under their processor's policy instead.
     pub fn process(&mut self, events: &[Event]) -> Vec<EventResult> {
-        if events.is_empty() {
-            return Vec::new();
+        if let Err(err) = self.admit() {
+            return events.iter().map(|_| Err(err.clone())).collect();
         }
-        let quota = &self.module.shared.scope.quota;
-        let metered = quota.is_active();
-        if metered {
-            if let Err(err) = quota.admit() {
-                return events.iter().map(|_| Err(err.clone())).collect();
-            }
-        }
-        let cpu_before = if metered { thread_cpu_time() } else { Duration::ZERO };
-        let results = self.isolating(events);
-        if metered {
-            let used = thread_cpu_time().saturating_sub(cpu_before);
-            self.module.shared.scope.quota.record(QuotaKind::Cpu, used.as_secs_f64());
-        }
-        for err in results.iter().filter_map(|r| r.as_ref().err()) {
-            if let Some(limit) = err.breached_limit() {
-                audit_limit(&self.module, limit, err);
-            }
-        }
-        results
+        let batched = self.module.report().has_process_batch;
+        RetryPolicy::ISOLATE_ONLY.run(events, batched, |chunk| self.call(chunk))
     }
 
-    /// The batch in one call; after a fatal error, event by event.
-    fn isolating(&mut self, events: &[Event]) -> Vec<EventResult> {
-        let err = match self.call(events) {
-            Ok(results) => return results,
-            Err(err) => err,
-        };
-        if events.len() == 1 {
-            return vec![Err(err)];
-        }
-        events
-            .iter()
-            .map(|event| match self.call(std::slice::from_ref(event)) {
-                Ok(mut results) => results.pop().unwrap_or_else(|| Ok(Vec::new())),
-                Err(err) => Err(err),
-            })
-            .collect()
+    /// Whether events may run now: refused (`quota_exceeded`) while the
+    /// processor is over a quota with `on_breach: dead_letter`. (A `pause`
+    /// holds batches before they are dispatched: see `actors::pool`.)
+    pub fn admit(&self) -> Result<(), ProcessError> {
+        self.module.quota().refusal().map_or(Ok(()), Err)
     }
 
-    /// One call on the current (or a new) instance; drops it on a fatal error.
-    fn call(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
+    /// One guest call on the current (or a new) instance, which is dropped
+    /// when the error poisons it: the next call gets a fresh one. Its CPU
+    /// time counts against the processor's quota, and every limit it breached
+    /// is an audit line.
+    pub fn call(&mut self, events: &[Event]) -> CallResult {
         if self.calls >= RECYCLE_AFTER_CALLS {
             self.instance = None;
         }
@@ -121,13 +99,22 @@ impl InstanceSlot {
             }
         };
         self.calls += 1;
+        let quota = self.module.quota();
+        let cpu_before = quota.is_active().then(thread_cpu_time);
         let result = instance.process_batch(events);
+        if let Some(before) = cpu_before {
+            quota.record(QuotaKind::Cpu, thread_cpu_time().saturating_sub(before).as_secs_f64());
+        }
         self.usage.add(&instance.take_usage());
-        if let Err(err) = &result {
-            if err.poisons_instance() {
-                self.instance = None;
-                self.count_restart(err);
+        match &result {
+            Err(err) => {
+                audit_limit(&self.module, err);
+                if err.poisons_instance() {
+                    self.instance = None;
+                    self.count_restart(err);
+                }
             }
+            Ok(results) => results.iter().filter_map(|r| r.as_ref().err()).for_each(|e| audit_limit(&self.module, e)),
         }
         result
     }
@@ -141,7 +128,8 @@ impl InstanceSlot {
 }
 
 /// One audit line per breached limit: what the guest tried and was stopped at.
-fn audit_limit(module: &LoadedModule, limit: &'static str, err: &ProcessError) {
+fn audit_limit(module: &LoadedModule, err: &ProcessError) {
+    let Some(limit) = err.breached_limit() else { return };
     let scope = &module.shared.scope;
     tracing::warn!(
         target: AUDIT_TARGET,

@@ -70,6 +70,12 @@ pub const GRPC_RESENT: &str = "flowctl_grpc_resent_total";
 pub const CONTROL_PLANE_COMPONENTS: &str = "flowctl_control_plane_components";
 /// Restarts of process-driven components after their process exited. Label: `component`.
 pub const PROCESS_RESTARTS: &str = "flowctl_process_restarts_total";
+/// Worker threads a WASM processor started in place of one that died or is stuck. Labels: `component`, `reason`.
+pub const WORKER_RESTARTS: &str = "flowctl_worker_restarts_total";
+/// Guest calls the watchdog found running past their deadline plus grace. Label: `component`.
+pub const STUCK_CALLS: &str = "flowctl_stuck_calls_total";
+/// Batch results dropped because they came after the collector stopped waiting for them. Label: `component`.
+pub const LATE_RESULTS_DROPPED: &str = "flowctl_late_results_dropped_total";
 /// Build information, value 1. Labels: `version`, `wasmtime`.
 pub const BUILD_INFO: &str = "flowctl_build_info";
 /// Events a `grpc_server` sink took from a subscriber's buffer to send. Labels: `component`, `subscriber`.
@@ -230,6 +236,24 @@ pub const CATALOG: &[MetricDef] = &[
         Kind::Counter,
         &["component"],
         "Restarts of a process-driven component after its process exited.",
+    ),
+    def(
+        WORKER_RESTARTS,
+        Kind::Counter,
+        &["component", "reason"],
+        "Worker threads a WASM processor started in place of one that died or whose guest call is stuck.",
+    ),
+    def(
+        STUCK_CALLS,
+        Kind::Counter,
+        &["component"],
+        "Guest calls found running past their deadline plus grace (a host call that does not return).",
+    ),
+    def(
+        LATE_RESULTS_DROPPED,
+        Kind::Counter,
+        &["component"],
+        "Batch results dropped because they came after the collector stopped waiting (events dead-lettered).",
     ),
     def(BUILD_INFO, Kind::Gauge, &["version", "wasmtime"], "Build information; the value is always 1."),
     def(

@@ -1,0 +1,57 @@
+//! The instances one worker holds, one slot per module version.
+
+use std::sync::Arc;
+
+use crate::actors::versions::VersionSet;
+use crate::runtime::{InstanceSlot, LoadedModule, Usage};
+
+#[derive(Default)]
+pub(super) struct Slots {
+    slots: Vec<InstanceSlot>,
+    /// Usage of slots discarded (after a panic or a stuck call), so per-batch deltas stay whole.
+    retired: Vec<(Arc<LoadedModule>, Usage)>,
+}
+
+impl Slots {
+    pub fn get(&mut self, module: &Arc<LoadedModule>) -> &mut InstanceSlot {
+        let pos = match self.slots.iter().position(|s| Arc::ptr_eq(s.module(), module)) {
+            Some(pos) => pos,
+            None => {
+                self.slots.push(InstanceSlot::new(module.clone()));
+                self.slots.len() - 1
+            }
+        };
+        &mut self.slots[pos]
+    }
+
+    /// Drops the slot of `module` and its instance; the next call starts afresh.
+    pub fn discard(&mut self, module: &Arc<LoadedModule>) {
+        let used = self.usage(module);
+        self.slots.retain(|s| !Arc::ptr_eq(s.module(), module));
+        self.retired.retain(|(m, _)| !Arc::ptr_eq(m, module));
+        self.retired.push((module.clone(), used));
+    }
+
+    /// Restarts by reason, fuel and bytes of `module` in this worker so far.
+    pub fn usage(&self, module: &Arc<LoadedModule>) -> Usage {
+        let mut total = Usage::default();
+        for (_, used) in self.retired.iter().filter(|(m, _)| Arc::ptr_eq(m, module)) {
+            total.add(used);
+        }
+        for slot in self.slots.iter().filter(|s| Arc::ptr_eq(s.module(), module)) {
+            total.add(&slot.usage());
+        }
+        total
+    }
+
+    #[cfg(test)]
+    pub fn live(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_live()).count()
+    }
+
+    /// Drops instances of versions no longer in the set (after a swap).
+    pub fn retain(&mut self, set: &VersionSet) {
+        self.slots.retain(|s| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, s.module())));
+        self.retired.retain(|(m, _)| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, m)));
+    }
+}
