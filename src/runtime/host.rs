@@ -10,7 +10,7 @@ use wasmtime::{Caller, Engine, Linker};
 
 use super::guest_memory::{self, pack};
 use super::host_calls::{CallResult, HostCallCounters, HostFn};
-use super::http::{HttpClient, HttpDenial, HttpFailure, RateRegistry};
+use super::http::{HttpClient, HttpDenial, HttpFailure};
 use super::metrics::{AUDIT_TARGET, GUEST_METRIC_PREFIX, GUEST_TARGET, MAX_GUEST_METRICS};
 use super::permissions::Permissions;
 use super::scope::{MetricAdmission, ProcessorScope};
@@ -47,11 +47,11 @@ pub struct ProcessorShared {
 }
 
 impl ProcessorShared {
-    /// `rates` holds the HTTP rate windows by processor name, so this version
-    /// shares its budget with the processor's other versions.
-    pub fn new(scope: Arc<ProcessorScope>, version: String, permissions: &Permissions, rates: &RateRegistry) -> Self {
+    /// The HTTP client draws from the scope's rate window, which this version
+    /// shares with the processor's other versions.
+    pub fn new(scope: Arc<ProcessorScope>, version: String, permissions: &Permissions) -> Self {
         let name = scope.name.clone();
-        let http = permissions.http.clone().map(|permission| HttpClient::new(permission, rates.window(&name)));
+        let http = permissions.http.clone().map(|permission| HttpClient::new(permission, scope.http_rate.clone()));
         let host_calls = HostCallCounters::new(&name, &version);
         Self { name, version, scope, http, live: LiveInstances::default(), host_calls }
     }

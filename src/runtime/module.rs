@@ -12,7 +12,6 @@ use super::cache::{self, CacheOutcome};
 use super::engine::{EngineHandle, Engines};
 use super::error::{ProcessError, RuntimeError};
 use super::host::{self, ProcessorShared};
-use super::http::RateRegistry;
 use super::instance::Instance;
 use super::quota::QuotaMeter;
 use super::scope::Scopes;
@@ -45,9 +44,6 @@ struct RuntimeInner {
     engines: Engines,
     /// Per-processor budgets that outlive any one loaded version.
     scopes: Scopes,
-    /// HTTP rate windows by processor name: outlive every loaded version, so a
-    /// hot reload does not refill a processor's budget.
-    http_rates: RateRegistry,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -62,8 +58,7 @@ impl Runtime {
     pub fn new(settings: RuntimeSettings) -> Result<Runtime, RuntimeError> {
         let engines = Engines::new(settings.epoch_tick);
         engines.get(false)?;
-        let inner = RuntimeInner { settings, engines, scopes: Scopes::default(), http_rates: RateRegistry::default() };
-        Ok(Runtime { inner: Arc::new(inner) })
+        Ok(Runtime { inner: Arc::new(RuntimeInner { settings, engines, scopes: Scopes::default() }) })
     }
 
     pub fn settings(&self) -> &RuntimeSettings {
@@ -106,7 +101,7 @@ impl Runtime {
         let pre = linker.instantiate_pre(&module).map_err(|e| RuntimeError::Abi(format!("{e:#}")))?;
         let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
         let scope = self.inner.scopes.get(&spec);
-        let shared = Arc::new(ProcessorShared::new(scope, version.clone(), &spec.permissions, &self.inner.http_rates));
+        let shared = Arc::new(ProcessorShared::new(scope, version.clone(), &spec.permissions));
         let deadline_ticks = engine.deadline_ticks(spec.limits.timeout);
 
         // Probe: one instance runs `init` and reports its ABI version.

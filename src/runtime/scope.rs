@@ -1,6 +1,6 @@
 //! What a processor keeps across its versions and hot reloads: the budgets a
 //! guest could otherwise reset by being reloaded (distinct metric names, log
-//! lines per second, quotas). One [`ProcessorScope`] per processor name, owned
+//! lines per second, HTTP requests per minute, quotas). One [`ProcessorScope`] per processor name, owned
 //! by the [`super::Runtime`] and shared by every module version loaded under that name.
 
 use std::collections::HashSet;
@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use dashmap::DashMap;
 
+use super::http::RateWindow;
 use super::metrics::{GUEST_LOG_LINES_DROPPED, GUEST_METRICS_DROPPED, MAX_GUEST_METRICS};
 use super::quota::QuotaMeter;
 use super::ProcessorSpec;
@@ -29,6 +30,8 @@ pub struct ProcessorScope {
     pub guest_log_lines_dropped: metrics::Counter,
     /// CPU, HTTP and memory use against the processor's quotas.
     pub quota: QuotaMeter,
+    /// `http.max_requests_per_minute` of all its versions together.
+    pub http_rate: Arc<RateWindow>,
 }
 
 /// Whether a guest metric name may be recorded.
@@ -51,6 +54,7 @@ impl ProcessorScope {
             metric_names: Mutex::new(HashSet::new()),
             log_lines: Mutex::new(TokenBucket::new(spec.limits.log_lines_per_second)),
             quota: QuotaMeter::new(name, tenant, spec.quotas.clone()),
+            http_rate: Arc::new(RateWindow::new()),
             guest_metrics_dropped: metrics::counter!(GUEST_METRICS_DROPPED, "processor" => name.to_owned()),
             guest_log_lines_dropped: metrics::counter!(GUEST_LOG_LINES_DROPPED, "processor" => name.to_owned()),
         }
@@ -161,6 +165,8 @@ mod tests {
         }
         let v2 = scopes.get(&ProcessorSpec { version: Some("v2".into()), ..ProcessorSpec::named("p") });
         assert!(Arc::ptr_eq(&v1, &v2), "a reloaded version shares the scope");
+        assert!(v1.http_rate.take(1).is_ok());
+        assert!(v2.http_rate.take(1).is_err(), "and its HTTP budget");
         assert_eq!(v2.admit_metric("m0"), MetricAdmission::Known);
         assert_eq!(v2.admit_metric("new"), MetricAdmission::Refused);
         assert_eq!(scopes.get(&ProcessorSpec::named("other")).admit_metric("new"), MetricAdmission::First);

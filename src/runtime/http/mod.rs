@@ -26,7 +26,7 @@ use ureq::http::{Method, Uri};
 
 pub use address::{IpNetwork, NetworkError};
 pub use client::{HttpClient, HttpFailure};
-pub use rate::{RateRegistry, RateWindow};
+pub use rate::RateWindow;
 
 /// Why a request was not sent or failed. Logged and audited; the guest only sees 0.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,10 +1,9 @@
-//! The per-minute request cap. One window per processor name, kept by the
-//! [`Runtime`](crate::runtime::Runtime), so every version of a processor (a
-//! canary and its stable version, a hot-reloaded module and the one it
-//! replaced) draws from one budget and a reload does not refill it.
+//! The per-minute request cap. One window per processor, kept in its
+//! [`ProcessorScope`](crate::runtime::scope::ProcessorScope), so every version
+//! of a processor (a canary and its stable version, a hot-reloaded module and
+//! the one it replaced) draws from one budget and a reload does not refill it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::HttpDenial;
@@ -41,21 +40,6 @@ impl Default for RateWindow {
     }
 }
 
-/// The windows of every processor loaded by one runtime, by processor name.
-/// Entries are never removed: there is one per processor id of the pipeline.
-#[derive(Debug, Default)]
-pub struct RateRegistry {
-    windows: Mutex<HashMap<String, Arc<RateWindow>>>,
-}
-
-impl RateRegistry {
-    /// The window of `processor`, created on first use.
-    pub fn window(&self, processor: &str) -> Arc<RateWindow> {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows.entry(processor.to_owned()).or_default().clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,16 +50,5 @@ mod tests {
         assert!(window.take(2).is_ok());
         assert!(window.take(2).is_ok());
         assert_eq!(window.take(2), Err(HttpDenial::RateLimited(2)));
-    }
-
-    #[test]
-    fn one_processor_has_one_window_across_lookups() {
-        let registry = RateRegistry::default();
-        // What a hot reload does: the old version used the budget, the new one asks again.
-        let old_version = registry.window("lookup");
-        assert!(old_version.take(1).is_ok());
-        let new_version = registry.window("lookup");
-        assert_eq!(new_version.take(1), Err(HttpDenial::RateLimited(1)));
-        assert!(registry.window("other").take(1).is_ok(), "another processor has its own budget");
     }
 }
