@@ -7,8 +7,9 @@
 //! must stay within a memory bound.
 //!
 //! `FLOWCTL_FUZZ_MODULES` sets the number of modules (default 150, under a
-//! minute in a debug build); `FLOWCTL_FUZZ_SEED` replays a run. The longer
-//! run and its result are in docs/security.md.
+//! minute in a debug build); `FLOWCTL_FUZZ_SEED` replays a run;
+//! `FLOWCTL_FUZZ_VERBOSE` says why each refused module was refused. The
+//! longer run and its result are in docs/security.md.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -158,6 +159,6 @@ fn random_modules_never_hurt_the_host() {
         }
         assert!(rss_mb() < MAX_RSS_MB, "case {case}: the test process peaked at {} MB", rss_mb());
     }
-    eprintln!("{cases} modules: {loaded} loaded, {ran} ran a batch to the end; peak RSS {} MB", rss_mb());
+    eprintln!("{cases} modules: {loaded} loaded, {ran} answered a batch call whole; peak RSS {} MB", rss_mb());
     assert!(loaded > cases / 4, "too few generated modules load ({loaded} of {cases}): the generator is off");
 }
