@@ -10,6 +10,7 @@
 //! - [`admin`]: live operations: traffic splits, rollbacks, canary and restart guards, the admin API.
 //! - [`reload`]: hot reload of module files while running.
 //! - [`signing`]: module signatures: keys, the signature section, trusted keys.
+//! - [`secret_file`]: the permission rule for files that hold a secret.
 //! - [`telemetry`]: logging setup and metric names.
 //! - [`workers`]: the supervised threads that run WASM, fed batches by the engine through crossbeam channels.
 //! - [`grpc`]: the `flowctl.v1` gRPC protocol: event mapping, connectors, servers.
@@ -24,6 +25,7 @@ pub mod event;
 pub mod grpc;
 pub mod reload;
 pub mod runtime;
+pub mod secret_file;
 pub mod signing;
 pub mod telemetry;
 pub mod workers;

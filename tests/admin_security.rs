@@ -12,7 +12,6 @@ mod live_common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Stdio;
 
 use live_common::*;
@@ -122,27 +121,6 @@ fn browser_style_and_rebound_requests_are_refused_while_the_cli_works() {
     assert_eq!(code, Some(0), "{log}");
 }
 
-/// `flowctl run` with `envs` set, its admin API polled with `token` until ready.
-fn start_with_env(ws: &Workspace, file: &Path, token: &str, envs: &[(&str, &str)]) -> Live {
-    let addr = free_addr();
-    let log = ws.path("flowctl.log");
-    let child = flowctl()
-        .args(["--log-format", "json", "--log-level", "info", "run"])
-        .arg(file)
-        .args(["--metrics-addr", &addr])
-        .env_remove("FLOWCTL_ADMIN_TOKEN")
-        .envs(envs.iter().copied())
-        .current_dir(ws.dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let live = Live { child, addr, log, token: Some(token.into()) };
-    live.wait_ready();
-    live
-}
-
 /// A `flowctl` admin verb with `envs` set (and no inherited token variable).
 fn cli_with_env(live: &Live, args: &[&str], envs: &[(&str, &str)]) -> Cli {
     let output = flowctl()
@@ -172,7 +150,7 @@ fn the_token_comes_from_a_file_or_the_environment_on_both_sides() {
     let ws = Workspace::new();
     secret_file(&ws, "admin.token", "file-s3cret\n", 0o600);
     let file = two_versions(&ws, "{admin_token_file: admin.token}");
-    let live = start_with_env(&ws, &file, "file-s3cret", &[]);
+    let live = ws.start_with_env(&file, Stdio::null(), Some("file-s3cret"), &[]);
     let refused = cli_with_env(&live, &["status"], &[]);
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
     assert!(refused.stderr.contains("missing or wrong admin token"), "{}", refused.stderr);
@@ -200,7 +178,7 @@ fn the_token_comes_from_a_file_or_the_environment_on_both_sides() {
     let ws = Workspace::new();
     secret_file(&ws, "admin.token", "file-s3cret", 0o644);
     let file = two_versions(&ws, "{admin_token_file: admin.token}");
-    let live = start_with_env(&ws, &file, "env-s3cret", &[("FLOWCTL_ADMIN_TOKEN", "env-s3cret")]);
+    let live = ws.start_with_env(&file, Stdio::null(), Some("env-s3cret"), &[("FLOWCTL_ADMIN_TOKEN", "env-s3cret")]);
     let by_env = cli_with_env(&live, &["status"], &[("FLOWCTL_ADMIN_TOKEN", "env-s3cret")]);
     assert_eq!(by_env.code, Some(0), "{}", by_env.stderr);
     let old = cli_with_env(&live, &["status", "--token", "file-s3cret"], &[]);
@@ -221,7 +199,7 @@ fn a_loose_or_empty_token_file_of_the_pipeline_is_flagged() {
     let ws = Workspace::new();
     secret_file(&ws, "admin.token", "s3cret", 0o644);
     let file = two_versions(&ws, "{admin_token_file: admin.token}");
-    let live = start_with_env(&ws, &file, "s3cret", &[]);
+    let live = ws.start_with_env(&file, Stdio::null(), Some("s3cret"), &[]);
     assert!(live.log_text().contains("admin.token is readable by group or others (mode 0644)"), "{}", live.log_text());
     drop(live);
 

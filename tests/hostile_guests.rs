@@ -8,16 +8,12 @@
 mod engine_common;
 mod telemetry_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use engine_common::Workspace;
+use engine_common::{wat_guest, Workspace};
 use telemetry_common::{append_events, line_count, value, wait_until, Live};
-
-fn guest_path(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.wat")).display().to_string()
-}
 
 /// How a finished child ran: exit code, stderr, its peak RSS and wall time.
 struct Measured {
@@ -56,7 +52,7 @@ fn flowctl_test(dir: &Path, guest: &str, events: usize, extra: &[&str]) -> Comma
         (0..events).map(|i| format!("{{\"id\":\"e{i}\",\"type\":\"t.v1\",\"timestamp\":1,\"data\":{{}}}}\n")).collect();
     std::fs::write(&input, lines).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowctl"));
-    cmd.arg("test").arg(guest_path(guest)).arg("--input").arg(&input).args(extra).env("XDG_CACHE_HOME", dir);
+    cmd.arg("test").arg(wat_guest(guest)).arg("--input").arg(&input).args(extra).env("XDG_CACHE_HOME", dir);
     cmd
 }
 
@@ -91,7 +87,7 @@ fn an_amplifying_processor_dead_letters_every_event_and_the_pipeline_goes_on() {
   sinks:
     - {{id: out, type: file, inputs: [amp, pass], config: {{path: out.jsonl}}}}
 "#,
-        amp = guest_path("amplify"),
+        amp = wat_guest("amplify"),
         pass = engine_common::guest("passthrough"),
     ));
     let mut cmd = ws.command(&file);
@@ -146,8 +142,8 @@ fn floods_of_metric_names_and_log_lines_stay_within_their_caps() {
   sinks:
     - {{id: out, type: file, inputs: [names, noisy], config: {{path: out.jsonl}}}}
 "#,
-        names = guest_path("metric_flood"),
-        noisy = guest_path("log_flood"),
+        names = wat_guest("metric_flood"),
+        noisy = wat_guest("log_flood"),
     ));
     std::fs::write(ws.path("in.jsonl"), "").unwrap();
     let live = Live::start(&ws, &file);

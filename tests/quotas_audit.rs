@@ -8,15 +8,9 @@
 mod engine_common;
 mod telemetry_common;
 
-use std::path::PathBuf;
-
-use engine_common::Workspace;
+use engine_common::{wat_guest, Workspace};
 use serde_json::Value;
 use telemetry_common::{append_events, line_count, value, wait_until, Live};
-
-fn guest_path(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.wat")).display().to_string()
-}
 
 #[test]
 fn quota_breaches_limits_and_denials_are_enforced_and_audited() {
@@ -46,9 +40,9 @@ fn quota_breaches_limits_and_denials_are_enforced_and_audited() {
   sinks:
     - {{id: out, type: file, inputs: [busy, looping, denied], config: {{path: out.jsonl}}}}
 "#,
-        busy = guest_path("busy"),
-        looping = guest_path("infinite_loop"),
-        denied = guest_path("ungranted_import"),
+        busy = wat_guest("busy"),
+        looping = wat_guest("infinite_loop"),
+        denied = wat_guest("ungranted_import"),
     ));
     std::fs::write(ws.path("in.jsonl"), "").unwrap();
     let live = Live::start(&ws, &file);

@@ -59,9 +59,7 @@ pub fn from_env_value(value: Option<std::ffi::OsString>) -> Result<Option<String
 
 /// The permission bits of `path` if group or others have any access.
 fn loose_mode(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
+    crate::secret_file::exposed_mode(&std::fs::metadata(path).ok()?)
 }
 
 /// The warning for a token file others can read.

@@ -90,7 +90,7 @@ fn read_or_create_key(path: &Path, euid: u32) -> Result<hmac::Key, Untrusted> {
     if meta.uid() != euid {
         return Err(Untrusted::Owner { path: path.to_owned(), owner: meta.uid(), euid });
     }
-    if meta.mode() & 0o077 != 0 {
+    if crate::secret_file::exposed_mode(&meta).is_some() {
         return Err(Untrusted::LooseKey { path: path.to_owned(), mode: meta.mode() & 0o7777 });
     }
     if meta.len() != KEY_LEN as u64 {

@@ -108,6 +108,11 @@ use crate::event::Event;
 /// The result for one input event: its output events, or why it failed.
 pub type EventResult = Result<Vec<Event>, ProcessError>;
 
+/// The results of `events` refused as a whole, each with `err`.
+pub fn refuse_all(events: &[Event], err: &ProcessError) -> Vec<EventResult> {
+    events.iter().map(|_| Err(err.clone())).collect()
+}
+
 /// Everything needed to load one processor module.
 #[derive(Debug, Clone)]
 pub struct ProcessorSpec {

@@ -92,6 +92,13 @@ struct Window {
     breached: bool,
 }
 
+impl Window {
+    /// Time left before the window of `kind` that started at `start` ends.
+    fn resets_in(&self, kind: QuotaKind, now: Instant) -> Duration {
+        (self.start + kind.window()).saturating_duration_since(now)
+    }
+}
+
 /// Where a quota stands, for `flowctl status`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuotaReading {
@@ -167,7 +174,7 @@ impl QuotaMeter {
         if window.used > limit && !window.breached {
             window.breached = true;
             self.breaches[kind as usize].increment(1);
-            let resets_in = (window.start + kind.window()).saturating_duration_since(now);
+            let resets_in = window.resets_in(kind, now);
             let action = quotas.on_breach.label();
             self.audit(kind, false, &format!("used {:.3} of {limit}; {action} for {resets_in:?}", window.used));
         }
@@ -193,7 +200,7 @@ impl QuotaMeter {
             let limit = quotas.limit(kind)?;
             let window = &mut windows[kind as usize];
             self.roll(kind, window, now);
-            (window.used > limit).then(|| (kind, (window.start + kind.window()).saturating_duration_since(now)))
+            (window.used > limit).then(|| (kind, window.resets_in(kind, now)))
         })
     }
 
@@ -230,8 +237,12 @@ impl QuotaMeter {
                 let limit = quotas.limit(kind)?;
                 let window = &mut windows[kind as usize];
                 self.roll(kind, window, now);
-                let resets_in = (window.start + kind.window()).saturating_duration_since(now);
-                Some(QuotaReading { quota: kind.label(), used: window.used, limit, resets_in })
+                Some(QuotaReading {
+                    quota: kind.label(),
+                    used: window.used,
+                    limit,
+                    resets_in: window.resets_in(kind, now),
+                })
             })
             .collect()
     }

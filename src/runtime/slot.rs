@@ -69,7 +69,7 @@ impl InstanceSlot {
     /// engine's workers run [`InstanceSlot::call`] under their processor's policy instead.
     pub fn process(&mut self, events: &[Event]) -> Vec<EventResult> {
         if let Err(err) = self.admit() {
-            return events.iter().map(|_| Err(err.clone())).collect();
+            return super::refuse_all(events, &err);
         }
         let batched = self.module.report().has_process_batch;
         RetryPolicy::ISOLATE_ONLY.run(events, batched, |chunk| self.call(chunk))

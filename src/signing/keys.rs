@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -103,8 +103,7 @@ impl SigningKey {
     /// A key file others may read is refused, as ssh does.
     pub fn read(path: &Path) -> Result<Self, KeyError> {
         let meta = std::fs::metadata(path).map_err(|source| KeyError::Read { path: path.to_owned(), source })?;
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if let Some(mode) = crate::secret_file::exposed_mode(&meta) {
             return Err(KeyError::Unprotected { path: path.to_owned(), mode });
         }
         let text = read_text(path)?;
@@ -218,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let new = generate(&dir.path().join("k")).unwrap();
         assert_eq!(new.public, dir.path().join("k.pub"));
-        assert_eq!(std::fs::metadata(&new.private).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&new.private).unwrap()) & 0o777, 0o600);
         let private = SigningKey::read(&new.private).unwrap();
         let public = PublicKey::read(&new.public).unwrap();
         assert_eq!(private.public_key(), public);

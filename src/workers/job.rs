@@ -14,7 +14,7 @@ use crate::actors::stats::{BatchStats, JobResult, Outcome};
 use crate::actors::versions::{Version, VersionSet};
 use crate::connectors::DeadLetter;
 use crate::event::Event;
-use crate::runtime::{CallResult, EventResult, LoadedModule, ProcessError, Usage};
+use crate::runtime::{refuse_all, CallResult, EventResult, LoadedModule, ProcessError, Usage};
 
 /// Runs one batch: route, process, account, in input order. The permit stays
 /// in the ledger; the collector attaches it.
@@ -107,11 +107,10 @@ impl Run<'_> {
     /// circuit breaker is open or the processor is over a quota (no instance is touched).
     fn version(&mut self, version: &Version, events: &[Event], stats: &mut BatchStats) -> Vec<EventResult> {
         if version.circuit_open {
-            let err = ProcessError::CircuitOpen { version: version.name.to_string() };
-            return events.iter().map(|_| Err(err.clone())).collect();
+            return refuse_all(events, &ProcessError::CircuitOpen { version: version.name.to_string() });
         }
         if let Err(err) = self.slots.get(&version.module).admit() {
-            return events.iter().map(|_| Err(err.clone())).collect();
+            return refuse_all(events, &err);
         }
         let start = Instant::now();
         let batched = version.module.report().has_process_batch;

@@ -15,6 +15,11 @@ pub fn guest(name: &str) -> String {
     path.display().to_string()
 }
 
+/// Absolute path of a hand-written WAT guest in `tests/guests/`.
+pub fn wat_guest(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.wat")).display().to_string()
+}
+
 pub struct Workspace {
     pub dir: tempfile::TempDir,
 }

@@ -109,12 +109,20 @@ impl Workspace {
 
     /// [`Workspace::start`] for a pipeline whose admin API wants `token`.
     pub fn start_as(&self, file: &Path, stdin: Stdio, token: Option<&str>) -> Live {
+        self.start_with_env(file, stdin, token, &[])
+    }
+
+    /// [`Workspace::start_as`] with `envs` set; `FLOWCTL_ADMIN_TOKEN` is never
+    /// inherited from the test's own environment.
+    pub fn start_with_env(&self, file: &Path, stdin: Stdio, token: Option<&str>, envs: &[(&str, &str)]) -> Live {
         let addr = free_addr();
         let log = self.path("flowctl.log");
         let child = flowctl()
             .args(["--log-format", "json", "--log-level", "info", "run"])
             .arg(file)
             .args(["--metrics-addr", &addr])
+            .env_remove("FLOWCTL_ADMIN_TOKEN")
+            .envs(envs.iter().copied())
             .current_dir(self.dir.path())
             .stdin(stdin)
             .stdout(Stdio::null())
@@ -139,7 +147,7 @@ pub struct Live {
 impl Live {
     /// Waits until the admin API lists the processors: the pipeline is running
     /// (and a signal stops it cleanly rather than killing it mid-start).
-    pub fn wait_ready(&self) {
+    fn wait_ready(&self) {
         wait_for(LONG, "the admin API to list the processors", || {
             let status = self.try_status()?;
             (!status["processors"].as_array()?.is_empty()).then_some(())

@@ -174,8 +174,7 @@ fn guarded_process(slot: &mut InstanceSlot, events: &[Event], context: &WorkerCo
             let reason = crate::workers::panic_message(&panic);
             tracing::error!(processor = %context.processor, "worker panicked, replacing its instance: {reason}");
             *slot = InstanceSlot::new(slot.module().clone());
-            let err = ProcessError::Trap(format!("worker panicked: {reason}"));
-            events.iter().map(|_| Err(err.clone())).collect()
+            crate::runtime::refuse_all(events, &ProcessError::Trap(format!("worker panicked: {reason}")))
         }
     }
 }
