@@ -35,7 +35,6 @@ pub const MAX_LOG_LINE: usize = 8 * 1024;
 
 /// What all instances of one version of a processor share.
 pub struct ProcessorShared {
-    pub name: String,
     pub version: String,
     /// What the processor keeps across versions: metric names, log budget, quotas.
     pub scope: Arc<ProcessorScope>,
@@ -50,10 +49,9 @@ impl ProcessorShared {
     /// The HTTP client draws from the scope's rate window, which this version
     /// shares with the processor's other versions.
     pub fn new(scope: Arc<ProcessorScope>, version: String, permissions: &Permissions) -> Self {
-        let name = scope.name.clone();
         let http = permissions.http.clone().map(|permission| HttpClient::new(permission, scope.http_rate.clone()));
-        let host_calls = HostCallCounters::new(&name, &version);
-        Self { name, version, scope, http, live: LiveInstances::default(), host_calls }
+        let host_calls = HostCallCounters::new(&scope.name, &version);
+        Self { version, scope, http, live: LiveInstances::default(), host_calls }
     }
 }
 
@@ -140,7 +138,7 @@ pub fn audit_denied(shared: &ProcessorShared, function: &'static str, target: Op
     tracing::warn!(
         target: AUDIT_TARGET,
         tenant = shared.scope.quota.tenant(),
-        processor = %shared.name,
+        processor = %shared.scope.name,
         version = %shared.version,
         action = function,
         target = target.unwrap_or(""),
@@ -158,7 +156,7 @@ fn audit_http_denial(shared: &ProcessorShared, url: &str, denial: &HttpDenial) {
     tracing::warn!(
         target: AUDIT_TARGET,
         tenant = shared.scope.quota.tenant(),
-        processor = %shared.name,
+        processor = %shared.scope.name,
         version = %shared.version,
         action = "http_request",
         target = %url,
@@ -201,7 +199,7 @@ fn host_log(caller: Caller<'_, StoreData>, level: i32, ptr: i32, len: i32) -> wa
         return Ok(());
     }
     let message = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_LINE)]);
-    let (processor, version) = (&shared.name, &shared.version);
+    let (processor, version) = (&shared.scope.name, &shared.version);
     match level {
         0 => {
             tracing::debug!(target: GUEST_TARGET, processor = %processor, version = %version, "{message}")
@@ -311,7 +309,7 @@ fn host_http_request(
             return Ok(0);
         }
         Err(HttpFailure::Failed(reason)) => {
-            tracing::warn!(target: GUEST_TARGET, processor = %shared.name, url = %url, "http_request failed: {reason}");
+            tracing::warn!(target: GUEST_TARGET, processor = %shared.scope.name, url = %url, "http_request failed: {reason}");
             shared.host_calls.count(HostFn::HttpRequest, CallResult::Error);
             return Ok(0);
         }
