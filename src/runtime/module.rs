@@ -75,12 +75,15 @@ impl Runtime {
     /// instantiates once to run `init`, so a module that refuses its config fails here.
     pub fn load_bytes(&self, bytes: &[u8], spec: ProcessorSpec) -> Result<Arc<LoadedModule>, RuntimeError> {
         let sha256 = hex::encode(Sha256::digest(bytes));
+        let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
         // Before compiling: the compiler never sees a module that is not trusted.
         let signed_by = match &spec.trusted_keys {
-            Some(trusted) => Some(trusted.verify(bytes).map(|v| v.key_id).map_err(|reason| {
-                let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
-                RuntimeError::Signature { version, reason }
-            })?),
+            Some(trusted) => Some(
+                trusted
+                    .verify(bytes)
+                    .map(|v| v.key_id)
+                    .map_err(|reason| RuntimeError::Signature { version: version.clone(), reason })?,
+            ),
             None => None,
         };
         let engine = self.inner.engines.get(spec.limits.fuel.is_some())?;
@@ -99,7 +102,6 @@ impl Runtime {
         let linker = host::linker(&engine.engine, &spec.permissions, report.uses_wasi)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&module).map_err(|e| RuntimeError::Abi(format!("{e:#}")))?;
-        let version = spec.version.clone().unwrap_or_else(|| sha256[..12].to_owned());
         let scope = self.inner.scopes.get(&spec);
         let shared = Arc::new(ProcessorShared::new(scope, version.clone(), &spec.permissions));
         let deadline_ticks = engine.deadline_ticks(spec.limits.timeout);
