@@ -135,8 +135,8 @@ impl Source for StampedSource {
             }
         }
         for _ in 0..want {
-            let mut e = Event::new(format!("b-{}", self.next), "bench.v1", 0, self.data.clone());
-            e.metadata.insert(SENT_NS.into(), clock_ns().to_string());
+            let e = Event::new(format!("b-{}", self.next), "bench.v1", 0, self.data.clone())
+                .with_metadata(SENT_NS, &clock_ns().to_string());
             out.push(e);
             self.next += 1;
         }
@@ -156,7 +156,7 @@ impl Sink for LatencySink {
         let now = clock_ns();
         let mut h = self.histogram.lock().unwrap();
         for e in events {
-            if let Some(sent) = e.metadata.get(SENT_NS).and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(sent) = e.metadata_map().get(SENT_NS).and_then(|s| s.parse::<u64>().ok()) {
                 let _ = h.record(now.saturating_sub(sent).max(1));
             }
             self.seen += 1;

@@ -70,7 +70,8 @@ struct ArrivalSink(Arrivals);
 impl Sink for ArrivalSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
         let now = Instant::now();
-        let tag = events.last().and_then(|e| e.metadata.get(MODULE_VERSION_KEY)).cloned().unwrap_or_default();
+        let tag =
+            events.last().and_then(|e| e.metadata_get(MODULE_VERSION_KEY)).map(|v| v.into_owned()).unwrap_or_default();
         self.0.lock().unwrap().push((now, tag));
         Ok(())
     }

@@ -82,7 +82,7 @@ fn malformed_lines_reach_the_dead_letter_file() {
         }
     }
     dead.flush().expect("flush");
-    assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ok-1", "ok-2"]);
+    assert_eq!(events.iter().map(|e| e.id()).collect::<Vec<_>>(), ["ok-1", "ok-2"]);
     let letters: Vec<serde_json::Value> = std::fs::read_to_string(&dead_path)
         .expect("read dead letters")
         .lines()
@@ -129,5 +129,5 @@ fn followed_file_keeps_up_with_a_concurrent_writer() {
     }
     writer.join().expect("writer");
     assert_eq!(events.len(), 5000);
-    assert!(events.iter().enumerate().all(|(i, e)| e.id == i.to_string()), "in order, none lost or repeated");
+    assert!(events.iter().enumerate().all(|(i, e)| e.id() == i.to_string()), "in order, none lost or repeated");
 }

@@ -221,7 +221,7 @@ fn ten_thousand_alternating_events_process_every_good_one() {
             match result {
                 Ok(out) if n % 2 == 0 => {
                     assert_eq!(out.len(), 1, "event {n}");
-                    assert_eq!(out[0].id, input.id);
+                    assert_eq!(out[0].id(), input.id());
                     good += 1;
                 }
                 Err(err) if n % 2 == 1 => {
@@ -255,7 +255,7 @@ fn ten_thousand_alternating_events_through_flowctl_test() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let ids: Vec<String> = stdout.lines().map(|l| serde_json::from_str::<Event>(l).unwrap().id).collect();
+    let ids: Vec<String> = stdout.lines().map(|l| serde_json::from_str::<Event>(l).unwrap().id().to_owned()).collect();
     assert_eq!(ids, (0..10_000).step_by(2).map(|i| format!("e{i}")).collect::<Vec<_>>());
     let stderr = strip_ansi(&String::from_utf8_lossy(&out.stderr));
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("event ")).collect();

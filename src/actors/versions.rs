@@ -104,21 +104,25 @@ impl VersionSet {
 fn route_key<'a>(key: &RouteKey, event: &'a Event) -> std::borrow::Cow<'a, [u8]> {
     use std::borrow::Cow;
     match key {
-        RouteKey::Id => Cow::Borrowed(event.id.as_bytes()),
-        RouteKey::Data(path) => {
-            let mut value = &event.data;
-            for part in path {
-                match value.get(part.as_str()) {
-                    Some(v) => value = v,
-                    None => return Cow::Borrowed(&[]),
-                }
-            }
-            match value {
-                serde_json::Value::String(s) => Cow::Borrowed(s.as_bytes()),
-                other => Cow::Owned(other.to_string().into_bytes()),
-            }
-        }
+        RouteKey::Id => Cow::Borrowed(event.id().as_bytes()),
+        RouteKey::Data(path) => match event.data_at(path) {
+            None => Cow::Borrowed(&[]),
+            // A string routes by its text; anything else by its compact JSON.
+            Some(raw) => match plain_string(raw.get()) {
+                Some(text) => Cow::Borrowed(text.as_bytes()),
+                None => match serde_json::from_str::<serde_json::Value>(raw.get()) {
+                    Ok(serde_json::Value::String(s)) => Cow::Owned(s.into_bytes()),
+                    Ok(other) => Cow::Owned(other.to_string().into_bytes()),
+                    Err(_) => Cow::Borrowed(&[]),
+                },
+            },
+        },
     }
+}
+
+/// The text of a JSON string without escapes, read in place.
+fn plain_string(json: &str) -> Option<&str> {
+    json.strip_prefix('"')?.strip_suffix('"').filter(|text| !text.contains('\\'))
 }
 
 /// FNV-1a over the bytes, then a SplitMix64 finalizer so that the low bits used

@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 Err(err) => {
                     failed = true;
-                    eprintln!("event {}: {err}", event.id);
+                    eprintln!("event {}: {err}", event.id());
                 }
             }
         }

@@ -152,8 +152,8 @@ mod tests {
         let r = Rejected { line_no: 7, reason: "expected value".into(), raw: "{oops".into() };
         let l = r.into_dead_letter("input");
         assert_eq!((l.processor.as_str(), l.error_kind.as_str()), ("input", "malformed_event"));
-        assert_eq!(l.event.id, "input:line:7");
-        assert_eq!(l.event.data, serde_json::json!("{oops"));
+        assert_eq!(l.event.id(), "input:line:7");
+        assert_eq!(l.event.data(), serde_json::json!("{oops"));
         assert!(l.message.contains("line 7") && l.message.contains("expected value"));
     }
 }

@@ -77,7 +77,7 @@ mod tests {
         std::fs::read_to_string(path)
             .expect("read")
             .lines()
-            .map(|l| Event::from_json(l.as_bytes()).expect("parse").id)
+            .map(|l| Event::from_json(l.as_bytes()).expect("parse").id().to_owned())
             .collect()
     }
 

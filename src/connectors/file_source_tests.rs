@@ -15,7 +15,7 @@ fn source(path: &Path, follow: bool) -> FileSource {
 }
 
 fn ids(events: &[Event]) -> Vec<&str> {
-    events.iter().map(|e| e.id.as_str()).collect()
+    events.iter().map(|e| e.id()).collect()
 }
 
 /// Polls until `want` events arrived; bounded so a bug fails instead of hanging.
@@ -71,7 +71,7 @@ fn large_file_reads_in_batches() {
         }
     }
     assert_eq!(out.len(), 50_000);
-    assert!(out.iter().enumerate().all(|(i, e)| e.id == i.to_string()));
+    assert!(out.iter().enumerate().all(|(i, e)| e.id() == i.to_string()));
     assert!(polls >= 50);
 }
 

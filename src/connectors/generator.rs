@@ -165,16 +165,16 @@ mod tests {
         let events = drain(&mut g, 64);
         assert_eq!(events.len(), 1000);
         for (n, e) in events.iter().enumerate() {
-            assert_eq!(parse_seq(&e.id), Some(n as u64));
-            assert_eq!(e.data["seq"], n as u64);
-            assert_eq!(e.event_type, SIMPLE_EVENT_TYPE);
+            assert_eq!(parse_seq(e.id()), Some(n as u64));
+            assert_eq!(e.data()["seq"], n as u64);
+            assert_eq!(e.event_type(), SIMPLE_EVENT_TYPE);
         }
-        assert_eq!(events[42].id, "gen-000000000042");
-        let mut ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(events[42].id(), "gen-000000000042");
+        let mut ids: Vec<&str> = events.iter().map(|e| e.id()).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 1000, "ids are unique and sort by sequence");
-        assert_eq!(ids[999], events[999].id);
+        assert_eq!(ids[999], events[999].id());
     }
 
     #[test]
@@ -202,7 +202,7 @@ mod tests {
             let a = drain(&mut Generator::new("g", &config(profile, Some(200), 9)), 50);
             let b = drain(&mut Generator::new("g", &config(profile, Some(200), 9)), 77);
             let c = drain(&mut Generator::new("g", &config(profile, Some(200), 10)), 50);
-            let data = |v: &[Event]| v.iter().map(|e| e.data.clone()).collect::<Vec<_>>();
+            let data = |v: &[Event]| v.iter().map(|e| e.data().clone()).collect::<Vec<_>>();
             assert_eq!(data(&a), data(&b), "{profile:?}: batch size must not change the data");
             assert_ne!(data(&a), data(&c), "{profile:?}");
         }
@@ -226,7 +226,7 @@ mod tests {
         let mut cfg = config(GeneratorProfile::Simple, Some(30), 1);
         cfg.rate = Some(2000.0);
         let events = drain(&mut Generator::new("r", &cfg), 8);
-        let seqs: Vec<u64> = events.iter().filter_map(|e| parse_seq(&e.id)).collect();
+        let seqs: Vec<u64> = events.iter().filter_map(|e| parse_seq(e.id())).collect();
         assert_eq!(seqs, (0..30).collect::<Vec<_>>());
     }
 
@@ -245,6 +245,6 @@ mod tests {
     #[test]
     fn stellar_profile_sets_its_type() {
         let events = drain(&mut Generator::new("l", &config(GeneratorProfile::Stellar, Some(5), 1)), 5);
-        assert!(events.iter().all(|e| e.event_type == super::super::stellar::EVENT_TYPE));
+        assert!(events.iter().all(|e| e.event_type() == super::super::stellar::EVENT_TYPE));
     }
 }

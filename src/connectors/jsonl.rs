@@ -174,7 +174,7 @@ mod tests {
     fn parses_lines_skips_blanks_and_rejects_bad_ones() {
         let input = b"{\"id\":\"a\"}\n\n   \n{not json}\r\n{\"id\":\"b\"}\r\n{\"type\":\"no id\"}\n{\"id\":\"c\"}";
         let (events, rejects) = read_all(input, MAX_LINE_BYTES);
-        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let ids: Vec<&str> = events.iter().map(|e| e.id()).collect();
         assert_eq!(ids, ["a", "b", "c"], "an unterminated last line still counts");
         assert_eq!(rejects.len(), 2);
         assert_eq!((rejects[0].line_no, rejects[0].raw.as_str()), (4, "{not json}"));
@@ -188,7 +188,7 @@ mod tests {
         let long = format!("{{\"id\":\"{}\"}}", "x".repeat(10_000));
         let input = format!("{{\"id\":\"a\"}}\n{long}\n{{\"id\":\"b\"}}\n");
         let (events, rejects) = read_all(input.as_bytes(), 1000);
-        assert_eq!(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(events.iter().map(|e| e.id()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(rejects.len(), 1);
         assert_eq!(rejects[0].line_no, 2);
         assert_eq!(rejects[0].raw.len(), OVERLONG_RAW_BYTES);

@@ -151,7 +151,7 @@ mod tests {
             polls += 1;
             assert!(polls < 100);
         }
-        assert_eq!(out.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "2", "3"]);
+        assert_eq!(out.iter().map(|e| e.id()).collect::<Vec<_>>(), ["1", "2", "3"]);
         assert!(!source.poll_batch(&mut out, 100).expect("poll"), "ended stays ended");
     }
 

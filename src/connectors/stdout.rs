@@ -38,9 +38,9 @@ pub(crate) fn write_events(out: &mut impl Write, events: &[Event], pretty: bool)
     let mut out = Counting { inner: out, bytes: 0 };
     for event in events {
         if pretty {
-            serde_json::to_writer_pretty(&mut out, event)?;
+            out.write_all(&event.to_pretty_json())?;
         } else {
-            serde_json::to_writer(&mut out, event)?;
+            out.write_all(event.as_json())?;
         }
         out.write_all(b"\n")?;
     }

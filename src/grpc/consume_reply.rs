@@ -120,7 +120,7 @@ mod tests {
         let wire = pb::Event { id: "x".into(), payload: b"{\"n\":1}".to_vec().into(), ..Default::default() };
         let letter = dead_letter("db", CONSUMER_REJECTED, "x: bad".into(), &wire);
         assert_eq!((letter.processor.as_str(), letter.error_kind.as_str()), ("db", CONSUMER_REJECTED));
-        assert_eq!(letter.event.id, "x");
-        assert_eq!(letter.event.data, serde_json::json!({"n": 1}));
+        assert_eq!(letter.event.id(), "x");
+        assert_eq!(letter.event.data(), serde_json::json!({"n": 1}));
     }
 }

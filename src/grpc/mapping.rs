@@ -10,12 +10,13 @@
 //!   does not change and a processor can read them.
 //! - `timestamp` is unix milliseconds; an absent timestamp is 0 and back.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
 use super::pb;
-use crate::event::Event;
+use crate::event::{Event, Parts};
 
 /// The metadata keys the mapping owns. Incoming metadata with these names is overwritten.
 pub mod keys {
@@ -43,16 +44,17 @@ pub fn from_proto(event: pb::Event) -> Event {
     let pb::Event { id, r#type, payload, metadata, timestamp, source_component_id, content_type, stellar_cursor } =
         event;
     let mut meta: BTreeMap<String, String> = metadata.into_iter().collect();
-    let json = match content_type.is_empty() || is_json_type(&content_type) {
-        true => serde_json::from_slice::<serde_json::Value>(&payload).ok(),
-        false => None,
-    };
+    let is_json = (content_type.is_empty() || is_json_type(&content_type))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&payload).is_ok();
     // `application/json` is what a JSON `data` leaves with anyway: not stored, one key less per event.
-    let (data, keep_type) = match json {
-        Some(value) => (value, content_type != JSON),
-        None => {
+    let encoded;
+    let (data, keep_type) = match is_json {
+        true => (&payload[..], content_type != JSON),
+        false => {
             meta.insert(keys::PAYLOAD_ENCODING.to_owned(), BASE64.to_owned());
-            (serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(&payload)), true)
+            encoded =
+                serde_json::to_vec(&base64::engine::general_purpose::STANDARD.encode(&payload)).unwrap_or_default();
+            (&encoded[..], true)
         }
     };
     if keep_type {
@@ -65,30 +67,39 @@ pub fn from_proto(event: pb::Event) -> Event {
         meta.insert(keys::LEDGER_SEQUENCE.to_owned(), cursor.ledger_sequence.to_string());
         meta.insert(keys::INDEX_IN_LEDGER.to_owned(), cursor.index_in_ledger.to_string());
     }
-    Event { id, event_type: r#type, timestamp: timestamp.map_or(0, |t| to_millis(&t)), data, metadata: meta }
+    Event::from_parts(Parts {
+        id: &id,
+        event_type: &r#type,
+        timestamp: timestamp.map_or(0, |t| to_millis(&t)),
+        data: Some(data.trim_ascii()),
+        metadata: meta.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))).collect(),
+    })
 }
 
 /// flowctl's event as a wire event. `source_component_id` fills the field when
 /// the event did not come from another component (the sending component's id).
 pub fn to_proto(event: &Event, source_component_id: &str) -> pb::Event {
-    let mut metadata = std::collections::HashMap::with_capacity(event.metadata.len());
+    let pairs = event.metadata();
+    let mut metadata = std::collections::HashMap::with_capacity(pairs.len());
     let (mut content_type, mut encoding, mut source, mut ledger, mut index) = (None, None, None, None, None);
-    for (key, value) in &event.metadata {
-        let slot = match key.as_str() {
+    for (key, value) in &pairs {
+        let slot = match key.as_ref() {
             keys::CONTENT_TYPE => &mut content_type,
             keys::PAYLOAD_ENCODING => &mut encoding,
             keys::SOURCE_COMPONENT_ID => &mut source,
             keys::LEDGER_SEQUENCE => &mut ledger,
             keys::INDEX_IN_LEDGER => &mut index,
             _ => {
-                metadata.insert(key.clone(), value.clone());
+                metadata.insert(key.to_string(), value.to_string());
                 continue;
             }
         };
-        *slot = Some(value.as_str());
+        *slot = Some(value.as_ref());
     }
-    let binary = match (encoding, &event.data) {
-        (Some(BASE64), serde_json::Value::String(text)) => base64::engine::general_purpose::STANDARD.decode(text).ok(),
+    let binary = match encoding {
+        Some(BASE64) => serde_json::from_slice::<Cow<'_, str>>(event.data_json())
+            .ok()
+            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).ok()),
         _ => None,
     };
     let (payload, content_type) = match binary {
@@ -96,7 +107,7 @@ pub fn to_proto(event: &Event, source_component_id: &str) -> pb::Event {
         None => {
             // A processor may have turned a binary payload into JSON: then it is JSON.
             let kept = content_type.filter(|t| t.is_empty() || is_json_type(t));
-            (serde_json::to_vec(&event.data).unwrap_or_default(), kept.unwrap_or(JSON).to_owned())
+            (event.data_json().to_vec(), kept.unwrap_or(JSON).to_owned())
         }
     };
     let stellar_cursor = match (ledger.and_then(|l| l.parse().ok()), index.and_then(|i| i.parse().ok())) {
@@ -104,11 +115,11 @@ pub fn to_proto(event: &Event, source_component_id: &str) -> pb::Event {
         _ => None,
     };
     pb::Event {
-        id: event.id.clone(),
-        r#type: event.event_type.clone(),
+        id: event.id().to_owned(),
+        r#type: event.event_type().to_owned(),
         payload: payload.into(),
         metadata,
-        timestamp: (event.timestamp != 0).then(|| from_millis(event.timestamp)),
+        timestamp: (event.timestamp() != 0).then(|| from_millis(event.timestamp())),
         source_component_id: source.unwrap_or(source_component_id).to_owned(),
         content_type,
         stellar_cursor,
@@ -146,10 +157,10 @@ mod tests {
     fn json_payload_becomes_data_and_comes_back_equal() {
         let sent = wire(br#"{"amount": 5, "to": "G..."}"#, JSON);
         let event = from_proto(sent.clone());
-        assert_eq!(event.data, serde_json::json!({"amount": 5, "to": "G..."}));
-        assert_eq!(event.timestamp, 1_700_000_000_123);
-        assert_eq!(event.metadata[keys::LEDGER_SEQUENCE], "51000123");
-        assert!(!event.metadata.contains_key(keys::CONTENT_TYPE), "the default type is not stored");
+        assert_eq!(event.data(), serde_json::json!({"amount": 5, "to": "G..."}));
+        assert_eq!(event.timestamp(), 1_700_000_000_123);
+        assert_eq!(event.metadata_map()[keys::LEDGER_SEQUENCE], "51000123");
+        assert!(!event.metadata_map().contains_key(keys::CONTENT_TYPE), "the default type is not stored");
         let back = to_proto(&event, "flowctl");
         let json: serde_json::Value = serde_json::from_slice(&back.payload).expect("json");
         assert_eq!(json, serde_json::json!({"amount": 5, "to": "G..."}));
@@ -161,8 +172,8 @@ mod tests {
         let bytes: Vec<u8> = (0..=255u8).collect();
         let sent = wire(&bytes, "application/x-xdr");
         let event = from_proto(sent.clone());
-        assert!(event.data.is_string());
-        assert_eq!(event.metadata[keys::PAYLOAD_ENCODING], "base64");
+        assert!(event.data().is_string());
+        assert_eq!(event.metadata_map()[keys::PAYLOAD_ENCODING], "base64");
         assert_eq!(to_proto(&event, "flowctl"), sent);
     }
 
@@ -170,7 +181,7 @@ mod tests {
     fn empty_content_type_json_is_json_and_keeps_its_empty_type() {
         let sent = wire(b"[1,2,3]", "");
         let event = from_proto(sent.clone());
-        assert_eq!(event.data, serde_json::json!([1, 2, 3]));
+        assert_eq!(event.data(), serde_json::json!([1, 2, 3]));
         assert_eq!(to_proto(&event, "flowctl").content_type, "");
     }
 

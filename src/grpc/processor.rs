@@ -280,8 +280,8 @@ fn produced(inputs: &[Event], outputs: &[Event]) -> u64 {
     if outputs.is_empty() {
         return 0;
     }
-    let ids: std::collections::HashSet<&str> = outputs.iter().map(|e| e.id.as_str()).collect();
-    let matched = inputs.iter().filter(|e| ids.contains(e.id.as_str())).count();
+    let ids: std::collections::HashSet<&str> = outputs.iter().map(|e| e.id()).collect();
+    let matched = inputs.iter().filter(|e| ids.contains(e.id())).count();
     let n = if matched > 0 { matched } else { inputs.len().min(outputs.len()) };
     n as u64
 }

@@ -105,8 +105,8 @@ fn granted_http_reaches_an_allowed_host() {
     let mut spec = spec();
     spec.permissions.http = Some(loopback_permission(port));
     let out = run_one(&http_guest(&format!("http://127.0.0.1:{port}/lookup")), spec).unwrap();
-    assert_eq!(out[0].id, "from-http");
-    assert_eq!(out[0].data, json!({"ok": true}));
+    assert_eq!(out[0].id(), "from-http");
+    assert_eq!(out[0].data(), json!({"ok": true}));
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn wasi_is_locked_down() {
     let module = load(&wat, spec());
     assert!(module.report().uses_wasi);
     let (out, logs) = capture_logs(|| module.instantiate().unwrap().process_event(&event("w")).unwrap());
-    assert_eq!(out[0].id, "w");
+    assert_eq!(out[0].id(), "w");
     let line =
         logs.lines().find(|l| l.contains("hello from wasi")).unwrap_or_else(|| panic!("stdout not logged: {logs}"));
     assert!(line.contains("flowctl::guest") && line.contains("processor=test") && line.contains("stdout"), "{line}");
@@ -225,7 +225,7 @@ fn http_rate_cap_denies_requests_beyond_it() {
     spec.permissions.http = Some(permission);
     let module = load(&http_guest(&format!("http://127.0.0.1:{port}/")), spec);
     let mut instance = module.instantiate().unwrap();
-    assert_eq!(instance.process_event(&event("a")).unwrap()[0].id, "first");
+    assert_eq!(instance.process_event(&event("a")).unwrap()[0].id(), "first");
     let (second, logs) = capture_logs(|| instance.process_event(&event("b")));
     assert_eq!(second.unwrap(), vec![]);
     assert!(logs.contains("rate limit of 1 requests per minute reached"), "{logs}");

@@ -201,8 +201,8 @@ impl Instance {
         match self.call(Entry::Event)? {
             Outcome::Failed(reason) => Err(ProcessError::Guest(reason)),
             Outcome::Output => {
-                let outs = wire::parse_event_output(&self.output, self.module.spec().limits.max_outputs)??;
-                Ok(self.finish_all(outs, event))
+                let finish = self.finish();
+                wire::parse_event_output(&self.output, event, finish)?
             }
         }
     }
@@ -231,16 +231,14 @@ impl Instance {
         match self.call(Entry::Batch)? {
             Outcome::Failed(reason) => Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()),
             Outcome::Output => {
-                let max_outputs = self.module.spec().limits.max_outputs;
-                let entries = wire::parse_batch_output(&self.output, events.len(), max_outputs)?;
-                Ok(entries.into_iter().zip(events).map(|(entry, input)| Ok(self.finish_all(entry?, input))).collect())
+                let finish = self.finish();
+                wire::parse_batch_output(&self.output, events, finish)
             }
         }
     }
 
-    fn finish_all(&self, outs: Vec<wire::OutEvent>, input: &Event) -> Vec<Event> {
-        let version = self.module.version();
-        outs.into_iter().map(|out| wire::finish(out, input, version)).collect()
+    fn finish(&self) -> wire::Finish<'_> {
+        wire::Finish { version: self.module.version(), max_outputs: self.module.spec().limits.max_outputs }
     }
 
     /// One buffer-in, buffer-out guest call with `self.input`; output lands in `self.output`.

@@ -11,9 +11,9 @@ use crate::event::MODULE_VERSION_KEY;
 fn echo_guest_passes_events_through_with_the_version() {
     let out = run_one(&process(ECHO), spec()).unwrap();
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].id, "e1");
-    assert_eq!(out[0].data, json!({"x": 1}));
-    assert_eq!(out[0].metadata[MODULE_VERSION_KEY], "v1");
+    assert_eq!(out[0].id(), "e1");
+    assert_eq!(out[0].data(), json!({"x": 1}));
+    assert_eq!(out[0].metadata_map()[MODULE_VERSION_KEY], "v1");
 }
 
 #[test]
@@ -144,7 +144,7 @@ fn init_receives_the_config_and_can_refuse_it() {
         (func (export "process_event") (param i32 i32) (result i64) (call $pack (global.get $cp) (global.get $cn)))"#,
     );
     let out = run_one(&wat, ProcessorSpec { config: json!({"id": "cfg"}), ..spec() }).unwrap();
-    assert_eq!(out[0].id, "cfg");
+    assert_eq!(out[0].id(), "cfg");
     let err = runtime().load_bytes(wat.as_bytes(), ProcessorSpec { config: json!({"x": 1}), ..spec() }).unwrap_err();
     assert!(matches!(&err, RuntimeError::Init(m) if m.contains("no thanks")), "{err}");
 }
@@ -161,7 +161,7 @@ fn batch_export_is_used_and_entries_map_to_events() {
     let module = load(&wat, spec());
     assert!(module.report().has_process_batch);
     let results = module.instantiate().unwrap().process_batch(&[event("a"), event("b")]).unwrap();
-    let ids: Vec<_> = results.iter().map(|r| r.as_ref().unwrap()[0].id.clone()).collect();
+    let ids: Vec<_> = results.iter().map(|r| r.as_ref().unwrap()[0].id().to_owned()).collect();
     assert_eq!(ids, ["a", "b"]);
 }
 
@@ -182,7 +182,7 @@ fn slot_isolates_bad_events_in_a_mixed_batch() {
     for (i, result) in results.iter().enumerate() {
         let bad = (i % 2 == 0) == odd;
         match result {
-            Ok(out) => assert!(!bad && out[0].id == events[i].id, "event {i}"),
+            Ok(out) => assert!(!bad && out[0].id() == events[i].id(), "event {i}"),
             Err(err) => assert!(bad && err.kind() == "trap", "event {i}: {err}"),
         }
     }
@@ -216,7 +216,7 @@ fn a_cached_module_is_loaded_from_disk_the_second_time() {
     assert_eq!(first.cache_outcome(), CacheOutcome::Miss);
     let second = runtime.load_bytes(process(ECHO).as_bytes(), spec()).unwrap();
     assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
-    assert_eq!(second.instantiate().unwrap().process_event(&event("c")).unwrap()[0].id, "c");
+    assert_eq!(second.instantiate().unwrap().process_event(&event("c")).unwrap()[0].id(), "c");
 }
 
 #[test]
@@ -240,6 +240,6 @@ fn output_is_read_before_the_input_is_freed() {
           (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))"#;
     let module = load(wat, spec());
     let mut instance = module.instantiate().unwrap();
-    assert_eq!(instance.process_event(&event("a")).unwrap()[0].id, "a");
-    assert_eq!(instance.process_event(&event("b")).unwrap()[0].id, "b");
+    assert_eq!(instance.process_event(&event("a")).unwrap()[0].id(), "a");
+    assert_eq!(instance.process_event(&event("b")).unwrap()[0].id(), "b");
 }

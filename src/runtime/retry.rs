@@ -163,7 +163,7 @@ mod tests {
                 assert!(calls <= policy.max_calls(10, batched));
                 for (i, result) in results.iter().enumerate() {
                     match result {
-                        Ok(out) => assert!(i != 3 && out[0].id == format!("e{i}"), "event {i}"),
+                        Ok(out) => assert!(i != 3 && out[0].id() == format!("e{i}"), "event {i}"),
                         Err(err) => assert!(i == 3 && err.kind() == "trap", "event {i}: {err}"),
                     }
                 }

@@ -31,7 +31,7 @@ fn a_signed_module_loads_and_runs_when_a_signature_is_required() {
     let spec = ProcessorSpec { version: None, trusted_keys: Some(s.trusted.clone()), ..spec() };
     let module = runtime().load_bytes(&signed.bytes, spec).unwrap();
     assert_eq!(module.signed_by(), Some(signed.key_id));
-    assert_eq!(module.instantiate().unwrap().process_event(&event("a")).unwrap()[0].id, "a");
+    assert_eq!(module.instantiate().unwrap().process_event(&event("a")).unwrap()[0].id(), "a");
     // Not required: not checked, not reported.
     assert_eq!(runtime().load_bytes(&signed.bytes, spec_without_keys()).unwrap().signed_by(), None);
 }

@@ -17,6 +17,7 @@ use super::wire;
 use crate::event::Event;
 
 const MAX_OUTPUTS: usize = 50;
+const FINISH: wire::Finish<'static> = wire::Finish { version: "v1", max_outputs: MAX_OUTPUTS };
 
 fn cases() -> u64 {
     std::env::var("FLOWCTL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000)
@@ -26,14 +27,20 @@ fn seed() -> u64 {
     std::env::var("FLOWCTL_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_f10c)
 }
 
+fn input() -> Event {
+    Event::new("in", "t", 1, json!({"x": 1}))
+}
+
 /// A valid output entry: one event, an array of events or a guest error.
 fn valid_entry(rng: &mut fastrand::Rng) -> String {
     let event = |rng: &mut fastrand::Rng| {
         json!({"id": format!("o{}", rng.u32(..)), "data": {"n": rng.i64(..)}, "metadata": {"k": "v"}}).to_string()
     };
-    match rng.u8(..3) {
+    match rng.u8(..4) {
         0 => event(rng),
-        1 => format!("[{}]", (0..rng.usize(..4)).map(|_| event(rng)).collect::<Vec<_>>().join(",")),
+        // The input unchanged, which the parser recognises by its bytes.
+        1 => String::from_utf8_lossy(input().as_json()).into_owned(),
+        2 => format!("[{}]", (0..rng.usize(..4)).map(|_| event(rng)).collect::<Vec<_>>().join(",")),
         _ => r#"{"error": "bad input"}"#.to_owned(),
     }
 }
@@ -94,23 +101,21 @@ fn check_entries(entries: &[wire::Entry]) {
 #[test]
 fn any_guest_output_parses_or_fails_cleanly() {
     let (seed, cases) = (seed(), cases());
-    let input = Event::new("in", "t", 1, json!({"x": 1}));
+    let input = input();
     for case in 0..cases {
         let mut rng = fastrand::Rng::with_seed(seed.wrapping_add(case));
         let inputs = rng.usize(1..5);
         let output = hostile(&mut rng, inputs);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            match wire::parse_batch_output(&output, inputs, MAX_OUTPUTS) {
+            let batch = vec![input.clone(); inputs];
+            match wire::parse_batch_output(&output, &batch, FINISH) {
                 Ok(entries) => {
                     assert_eq!(entries.len(), inputs);
                     check_entries(&entries);
-                    for outs in entries.into_iter().flatten() {
-                        outs.into_iter().for_each(|out| drop(wire::finish(out, &input, "v1")));
-                    }
                 }
                 Err(err) => assert_eq!(err.kind(), "malformed_output", "{err:?}"),
             }
-            match wire::parse_event_output(&output, MAX_OUTPUTS) {
+            match wire::parse_event_output(&output, &input, FINISH) {
                 Ok(entry) => check_entries(std::slice::from_ref(&entry)),
                 Err(err) => assert_eq!(err.kind(), "malformed_output", "{err:?}"),
             }

@@ -51,15 +51,15 @@ fn a_batch_split_between_versions_comes_back_in_input_order() {
     let set = Arc::new(set.expect("set"));
     let result = run(&mut Slots::default(), 1, &set, 200);
     assert_eq!(result.seq, 7);
-    let ids: Vec<String> = result.outputs.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<String> = result.outputs.iter().map(|e| e.id().to_owned()).collect();
     assert_eq!(ids, (0..200).map(|i| format!("e{i}")).collect::<Vec<_>>());
     let v1 = result.per_version[0].1.received;
     let v2 = result.per_version[1].1.received;
     assert!(v1 > 0 && v2 > 0 && v1 + v2 == 200, "{v1} + {v2}");
     for e in &result.outputs {
-        let tag = e.metadata.get(crate::event::MODULE_VERSION_KEY).map(String::as_str);
+        let tag = e.metadata_get(crate::event::MODULE_VERSION_KEY);
         let expected = if set.route(e) == 0 { "v1" } else { "v2" };
-        assert_eq!(tag, Some(expected), "{}", e.id);
+        assert_eq!(tag.as_deref(), Some(expected), "{}", e.id());
     }
     assert_eq!(result.total.received, 200);
     assert_eq!(result.total.produced, 200);
@@ -77,14 +77,11 @@ fn a_trapping_event_runs_on_one_plus_max_retries_instances_then_is_dead_lettered
     let set = Arc::new(VersionSet::new(vec![load(&runtime, TRAP_ON_E3, "v1")], RouteKey::Id).expect("set"));
     for max_retries in [0, 1, 2, 5] {
         let result = run(&mut Slots::default(), max_retries, &set, 6);
-        let ids: Vec<&str> = result.outputs.iter().map(|e| e.id.as_str()).collect();
+        let ids: Vec<&str> = result.outputs.iter().map(|e| e.id()).collect();
         assert_eq!(ids, ["e0", "e1", "e2", "e4", "e5"]);
         assert_eq!(result.dead_letters.len(), 1);
         let letter = &result.dead_letters[0];
-        assert_eq!(
-            (letter.event.id.as_str(), letter.error_kind.as_str(), letter.version.as_str()),
-            ("e3", "trap", "v1")
-        );
+        assert_eq!((letter.event.id(), letter.error_kind.as_str(), letter.version.as_str()), ("e3", "trap", "v1"));
         // No `process_batch`: one call per event, so only e3 costs instances,
         // one per run: its first and `max_retries` more. No second layer of retries.
         assert_eq!(result.total.restarts, 1 + u64::from(max_retries), "max_retries {max_retries}");

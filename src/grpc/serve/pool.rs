@@ -131,10 +131,10 @@ fn run_batch(slot: &mut InstanceSlot, wire: Vec<pb::Event>, context: &WorkerCont
                 outputs.extend(outs.iter().map(|e| to_proto(e, &context.source_component_id)));
             }
             Err(err) => {
-                tracing::debug!(processor = %context.processor, version = module.version(), event = %event.id, kind = err.kind(), "event failed: {err}");
+                tracing::debug!(processor = %context.processor, version = module.version(), event = %event.id(), kind = err.kind(), "event failed: {err}");
                 counts.failed.push(err.kind());
                 outputs.push(failed(event, &err, module.version(), context));
-                first_failure.get_or_insert((event.id.as_str(), err));
+                first_failure.get_or_insert((event.id(), err));
             }
         }
     }

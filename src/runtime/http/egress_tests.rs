@@ -96,7 +96,7 @@ fn loopback_is_refused_before_connecting_unless_its_network_is_listed() {
     for host in ["127.0.0.1", "localhost"] {
         let wat = http_guest(0, &format!("http://{host}:{port}/"), 0);
         let out = run_one(&wat, spec_with(permission(host, port, &["127.0.0.0/8"]))).unwrap();
-        assert_eq!(out[0].id, "reached", "{host}");
+        assert_eq!(out[0].id(), "reached", "{host}");
     }
 }
 
@@ -144,11 +144,11 @@ fn the_rate_cap_is_one_budget_for_every_version_of_a_processor() {
         runtime.load_bytes(wat.as_bytes(), spec).unwrap()
     };
     let v1 = version("v1", "lookup");
-    assert_eq!(v1.instantiate().unwrap().process_event(&event("a")).unwrap()[0].id, "ok");
+    assert_eq!(v1.instantiate().unwrap().process_event(&event("a")).unwrap()[0].id(), "ok");
     let v2 = version("v2", "lookup");
     let (out, logs) = capture_logs(|| v2.instantiate().unwrap().process_event(&event("b")));
     assert_eq!(out.unwrap(), vec![], "the reloaded version got a fresh budget");
     assert!(logs.contains("rate limit of 1 requests per minute reached"), "{logs}");
     let other = version("v1", "another");
-    assert_eq!(other.instantiate().unwrap().process_event(&event("c")).unwrap()[0].id, "ok");
+    assert_eq!(other.instantiate().unwrap().process_event(&event("c")).unwrap()[0].id(), "ok");
 }

@@ -1,0 +1,143 @@
+//! Writing an event's canonical JSON from its parts, recording where each
+//! header field lands so that reading it later needs no parse.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Event, Pairs, Span, Text};
+
+/// What an event is made of. `data` is trusted to be one valid JSON value
+/// (it comes from a scan or from serde); `metadata` may be in any order and
+/// a later duplicate key wins.
+pub struct Parts<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub timestamp: i64,
+    pub data: Option<&'a [u8]>,
+    pub metadata: Pairs<'a>,
+}
+
+/// `{"id":..,"type":..,"timestamp":..,"data":..,"metadata":{..}}`, keys of
+/// metadata sorted: the form `serde_json` gives a `BTreeMap`, so a guest
+/// that parses an event and writes it back unchanged returns the same bytes.
+pub fn compose(parts: Parts<'_>) -> Event {
+    let Parts { id, event_type, timestamp, data, mut metadata } = parts;
+    let data = data.unwrap_or(b"null");
+    let mut buf = Vec::with_capacity(64 + id.len() + event_type.len() + data.len() + 48 * metadata.len());
+    buf.extend_from_slice(b"{\"id\":");
+    let id = write_text(&mut buf, id);
+    buf.extend_from_slice(b",\"type\":");
+    let event_type = write_text(&mut buf, event_type);
+    buf.extend_from_slice(b",\"timestamp\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(timestamp).as_bytes());
+    buf.extend_from_slice(b",\"data\":");
+    let data_start = buf.len();
+    if memchr::memchr2(b'\n', b'\r', data).is_some() {
+        // A JSON line must stay one line: line breaks can only be whitespace.
+        minify_into(&mut buf, data);
+    } else {
+        buf.extend_from_slice(data);
+    }
+    let data = Span::new(data_start, buf.len());
+    buf.extend_from_slice(b",\"metadata\":");
+    let metadata_start = buf.len();
+    metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    buf.push(b'{');
+    let mut first = true;
+    for (i, (key, value)) in metadata.iter().enumerate() {
+        if metadata.get(i + 1).is_some_and(|next| next.0 == *key) {
+            continue;
+        }
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        write_text(&mut buf, key);
+        buf.push(b':');
+        write_text(&mut buf, value);
+    }
+    buf.push(b'}');
+    let metadata = Span::new(metadata_start, buf.len());
+    buf.push(b'}');
+    Event { json: Bytes::from(buf), id, event_type, timestamp, data, metadata }
+}
+
+/// Writes `text` as a JSON string; a string that needs no escaping is
+/// afterwards read back from the bytes, any other is kept aside.
+fn write_text(buf: &mut Vec<u8>, text: &str) -> Text {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing a str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, text);
+        return Text::Owned(Arc::from(text));
+    }
+    buf.push(b'"');
+    let start = buf.len();
+    buf.extend_from_slice(text.as_bytes());
+    let span = Span::new(start, buf.len());
+    buf.push(b'"');
+    Text::Span(span)
+}
+
+/// Copies valid JSON without the whitespace between tokens.
+fn minify_into(buf: &mut Vec<u8>, json: &[u8]) {
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            buf.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            in_string = b == b'"';
+            buf.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn parts<'a>(data: &'a [u8], metadata: Pairs<'a>) -> Parts<'a> {
+        Parts { id: "e1", event_type: "t.v1", timestamp: 7, data: Some(data), metadata }
+    }
+
+    #[test]
+    fn writes_the_canonical_form_with_sorted_unique_metadata() {
+        let meta = vec![("b".into(), "1".into()), ("a".into(), "x".into()), ("b".into(), "2".into())];
+        let e = compose(parts(br#"{"n":1}"#, meta));
+        assert_eq!(
+            std::str::from_utf8(e.as_json()).unwrap(),
+            r#"{"id":"e1","type":"t.v1","timestamp":7,"data":{"n":1},"metadata":{"a":"x","b":"2"}}"#
+        );
+        assert_eq!(e.id(), "e1");
+        assert_eq!(e.data_json(), br#"{"n":1}"#);
+    }
+
+    #[test]
+    fn escapes_strings_and_keeps_one_line() {
+        let mut p = parts(b"{\n  \"s\": \"a b\\n\" ,\r\n \"t\":[1, 2]}", vec![("k".into(), "v\"".into())]);
+        p.id = "quote\"d";
+        let e = compose(p);
+        assert_eq!(e.id(), "quote\"d");
+        assert_eq!(e.data_json(), br#"{"s":"a b\n","t":[1,2]}"#);
+        assert_eq!(e.metadata_get("k").as_deref(), Some("v\""));
+        assert!(!e.as_json().contains(&b'\n'));
+    }
+
+    #[test]
+    fn agrees_with_serde_for_a_btreemap() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("z", "1");
+        m.insert("a", "2");
+        let meta = m.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect();
+        let e = compose(parts(b"[1]", meta));
+        assert_eq!(e.metadata_json(), serde_json::to_vec(&m).unwrap());
+    }
+}
