@@ -1,5 +1,6 @@
 //! `flowctl bench MODULE`: throughput and latency of one module outside a
-//! pipeline, on a pool of worker threads like the engine's. Fuel per event
+//! pipeline, on `--pool` threads each with its own instance and its share of
+//! the batches (made before the clock starts). Fuel per event
 //! comes from the timed run when `--fuel` meters it, else from a separate
 //! metered pass over the first events, so metering never slows the timed run.
 
@@ -145,27 +146,27 @@ fn calibrate_fuel(module: Arc<LoadedModule>, sample: &[Event], batch: usize) -> 
 }
 
 fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::Result<BenchReport> {
-    let batches = make_batches(sample, args.events, args.batch);
+    // Each worker gets its share of the batches before the clock starts: a
+    // hand-off per batch would be measured, not the module (with `--batch 1`
+    // it would be most of the time). One worker runs on this thread.
+    let mut shares: Vec<Vec<Vec<Event>>> = (0..args.pool).map(|_| Vec::new()).collect();
+    for (i, batch) in make_batches(sample, args.events, args.batch).into_iter().enumerate() {
+        shares[i % args.pool].push(batch);
+    }
     let progress = progress_bar(args.events);
-    let (work_tx, work_rx) = crossbeam_channel::bounded::<Vec<Event>>(args.pool * 2);
     let started = Instant::now();
     let per_worker = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.pool)
-            .map(|_| {
-                let rx = work_rx.clone();
-                let module = module.clone();
-                let progress = progress.clone();
-                scope.spawn(move || run_worker(module, rx, &progress))
+        let mut shares = shares.into_iter();
+        let here = shares.next().unwrap_or_default();
+        let others: Vec<_> = shares
+            .map(|share| {
+                let (module, progress) = (module.clone(), progress.clone());
+                scope.spawn(move || run_worker(module, share, &progress))
             })
             .collect();
-        drop(work_rx);
-        for batch in batches {
-            if work_tx.send(batch).is_err() {
-                break;
-            }
-        }
-        drop(work_tx);
-        workers.into_iter().map(|w| w.join()).collect::<Vec<_>>()
+        let mut all = vec![Ok(run_worker(module.clone(), here, &progress))];
+        all.extend(others.into_iter().map(|w| w.join()));
+        all
     });
     let seconds = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
@@ -221,13 +222,9 @@ struct WorkerStats {
     fuel: u64,
 }
 
-fn run_worker(
-    module: Arc<LoadedModule>,
-    work: crossbeam_channel::Receiver<Vec<Event>>,
-    progress: &ProgressBar,
-) -> WorkerStats {
+fn run_worker(module: Arc<LoadedModule>, work: Vec<Vec<Event>>, progress: &ProgressBar) -> WorkerStats {
     let mut slot = InstanceSlot::new(module);
-    let mut stats = WorkerStats { latencies: Vec::new(), failed: 0, peak_memory: 0, fuel: 0 };
+    let mut stats = WorkerStats { latencies: Vec::with_capacity(work.len()), failed: 0, peak_memory: 0, fuel: 0 };
     for batch in work {
         let started = Instant::now();
         let results = slot.process(&batch);

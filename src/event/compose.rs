@@ -63,10 +63,55 @@ pub fn compose(parts: Parts<'_>) -> Event {
     Event { json: Bytes::from(buf), id, event_type, timestamp, data, metadata }
 }
 
+/// `event` with `key` set to `value`, by editing its metadata object in place
+/// (the last field, so no other span moves): the version tag every output
+/// gets costs a copy, not a rewrite. `None` when escapes make a plain byte
+/// search unsafe; the caller then rewrites the event.
+pub fn splice_metadata(event: &Event, key: &str, value: &str) -> Option<Event> {
+    let meta = event.metadata;
+    let object = meta.get(&event.json);
+    if needs_escape(key) || needs_escape(value) || memchr::memchr(b'\\', object).is_some() {
+        return None;
+    }
+    // Without escapes every quote delimits a string, so `"key":"` can only be that key.
+    let pattern = [b"\"", key.as_bytes(), b"\":\""].concat();
+    let base = meta.start as usize;
+    let mut json = Vec::with_capacity(event.json.len() + pattern.len() + value.len() + 2);
+    let cut = match memchr::memmem::find(object, &pattern) {
+        Some(found) => {
+            let start = found + pattern.len();
+            let len = memchr::memchr(b'"', &object[start..])?;
+            json.extend_from_slice(&event.json[..base + start]);
+            json.extend_from_slice(value.as_bytes());
+            base + start..base + start + len
+        }
+        None => {
+            let close = base + object.len() - 1;
+            json.extend_from_slice(&event.json[..close]);
+            if object.len() > 2 {
+                json.push(b',');
+            }
+            json.extend_from_slice(&pattern);
+            json.extend_from_slice(value.as_bytes());
+            json.push(b'"');
+            close..close
+        }
+    };
+    json.extend_from_slice(&event.json[cut.end..]);
+    let metadata = Span::new(base, json.len() - (event.json.len() - meta.end as usize));
+    let (id, event_type) = (event.id.clone(), event.event_type.clone());
+    Some(Event { json: Bytes::from(json), id, event_type, timestamp: event.timestamp, data: event.data, metadata })
+}
+
+fn needs_escape(text: &str) -> bool {
+    // No early exit: a loop over short strings that the compiler vectorises.
+    text.bytes().fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\'))
+}
+
 /// Writes `text` as a JSON string; a string that needs no escaping is
 /// afterwards read back from the bytes, any other is kept aside.
 fn write_text(buf: &mut Vec<u8>, text: &str) -> Text {
-    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if needs_escape(text) {
         // Writing a str into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *buf, text);
         return Text::Owned(Arc::from(text));
@@ -129,6 +174,23 @@ mod tests {
         assert_eq!(e.data_json(), br#"{"s":"a b\n","t":[1,2]}"#);
         assert_eq!(e.metadata_get("k").as_deref(), Some("v\""));
         assert!(!e.as_json().contains(&b'\n'));
+    }
+
+    #[test]
+    fn splicing_metadata_matches_a_rewrite() {
+        let base = compose(parts(b"1", vec![("a".into(), "1".into()), ("z".into(), "2".into())]));
+        let spliced = splice_metadata(&base, "a", "new").unwrap();
+        assert_eq!(spliced.metadata_json(), br#"{"a":"new","z":"2"}"#);
+        assert_eq!(spliced.data_json(), b"1");
+        let added = splice_metadata(&spliced, "m", "v").unwrap();
+        assert_eq!(added.metadata_get("m").as_deref(), Some("v"));
+        assert_eq!(added.metadata_map().len(), 3);
+        let empty = compose(parts(b"1", Vec::new()));
+        assert_eq!(splice_metadata(&empty, "k", "v").unwrap().metadata_json(), br#"{"k":"v"}"#);
+        assert!(splice_metadata(&empty, "k", "quote\"").is_none(), "escapes take the rewrite");
+        let tricky = compose(parts(b"1", vec![("x".into(), "a".into()), ("a".into(), "x".into())]));
+        assert_eq!(splice_metadata(&tricky, "a", "y").unwrap().metadata_map()["x"], "a");
+        assert_eq!(splice_metadata(&tricky, "a", "y").unwrap().metadata_map()["a"], "y");
     }
 
     #[test]

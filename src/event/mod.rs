@@ -227,7 +227,7 @@ impl Event {
 
     /// This event with `key` set to `value` in its metadata (new bytes).
     pub fn with_metadata(&self, key: &str, value: &str) -> Event {
-        self.with_metadata_entries([(key, value)])
+        compose::splice_metadata(self, key, value).unwrap_or_else(|| self.with_metadata_entries([(key, value)]))
     }
 
     /// This event with each `(key, value)` set in its metadata (new bytes).
@@ -262,8 +262,10 @@ impl Event {
 
     fn text<'a>(&'a self, text: &'a Text) -> &'a str {
         match text {
-            // Spans cover strings flowctl wrote or serde checked as UTF-8.
-            Text::Span(span) => std::str::from_utf8(span.get(&self.json)).unwrap_or_default(),
+            // SAFETY: a span only ever covers the text of a `&str` that
+            // `compose` wrote or that serde handed out borrowed from JSON it
+            // checked as UTF-8, in these same immutable bytes.
+            Text::Span(span) => unsafe { std::str::from_utf8_unchecked(span.get(&self.json)) },
             Text::Owned(s) => s,
         }
     }
