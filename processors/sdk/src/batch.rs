@@ -32,6 +32,12 @@ use crate::{abi, Error, Event, Input, Processor, Result};
 /// The batch must be UTF-8 (the ABI says so), checked once up front: that
 /// costs less than `serde_json` checking each string it reads from bytes,
 /// and makes every element's text a `str`.
+///
+/// `T` is a `Deserialize` type, not a seed: `serde_json` tells where a value
+/// ended only through its stream reader, which takes none. A processor whose
+/// reading depends on its configuration (filter's path) takes `Input::Json`
+/// instead: this pass finds each event with a syntax-only skip, and the
+/// processor parses the text once.
 pub fn each<'de, T, F>(batch: &'de [u8], out: &mut Vec<u8>, mut f: F) -> Result<()>
 where
     T: Deserialize<'de>,
