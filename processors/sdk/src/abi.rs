@@ -5,9 +5,8 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use crate::{Error, Output, Processor};
+use crate::{batch, BatchOutput, Error, Event, Input, Output, Processor};
 
 /// The per-module processor slot the macros declare.
 pub type Slot<P> = LocalKey<RefCell<Option<P>>>;
@@ -52,7 +51,12 @@ fn leak(bytes: Vec<u8>) -> i64 {
         return 0;
     }
     let ptr = Box::into_raw(bytes) as *mut u8 as usize;
-    ((ptr as i64) << 32) | len as i64
+    pack(ptr as i32, len as i32)
+}
+
+/// `(ptr << 32) | len`, both as unsigned 32-bit wasm values.
+fn pack(ptr: i32, len: i32) -> i64 {
+    ((ptr as u32 as i64) << 32) | len as u32 as i64
 }
 
 /// Takes ownership of a packed buffer the host allocated with [`allocate`].
@@ -114,41 +118,48 @@ fn with_processor<P: Processor, R>(
 }
 
 pub fn process_event<P: Processor>(slot: &'static Slot<P>, ptr: i32, len: i32) -> i64 {
+    let event = input(ptr, len);
     let result = with_processor(slot, |p| {
-        let mut out = Vec::with_capacity(len.max(0) as usize + 64);
-        p.process_json(input(ptr, len), &mut out)?;
-        Ok(out)
+        let mut out = Vec::with_capacity(event.len() + 64);
+        match P::INPUT {
+            Input::Event => process_typed(p, event, &mut out)?,
+            Input::Json => p.process_json(event, &mut out)?,
+        }
+        if out.is_empty() {
+            // An empty output is never valid, and would read as a failure without a reason.
+            return Err(Error::new("the processor wrote no output"));
+        }
+        Ok(leak(out))
     });
     finish_call(result)
 }
 
 pub fn process_batch<P: Processor>(slot: &'static Slot<P>, ptr: i32, len: i32) -> i64 {
+    let batch = input(ptr, len);
     let result = with_processor(slot, |p| {
-        let events: Vec<&RawValue> =
-            serde_json::from_slice(input(ptr, len)).map_err(|e| Error::new(format!("input batch: {e}")))?;
-        let mut out = Vec::with_capacity(len.max(0) as usize + 64 * events.len());
-        out.push(b'[');
-        for (i, raw) in events.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // Each entry is the event's output (an object or an array), or its error.
-            let mark = out.len();
-            if let Err(err) = p.process_json(raw.get().as_bytes(), &mut out) {
-                out.truncate(mark);
-                serde_json::to_writer(&mut out, &serde_json::json!({"error": err.message()}))?;
-            }
+        // Empty: `process_batch_json` reserves what it needs.
+        let mut out = Vec::new();
+        match p.process_batch_json(batch, &mut out)? {
+            BatchOutput::Written => Ok(leak(out)),
+            // The host copies the output before it frees the input, and frees
+            // a buffer returned as both once (docs/abi.md, buffer ownership).
+            BatchOutput::SameAsInput if !batch.is_empty() => Ok(pack(ptr, len)),
+            BatchOutput::SameAsInput => Err(Error::new("input batch: expected a JSON array of events")),
         }
-        out.push(b']');
-        Ok(out)
     });
     finish_call(result)
 }
 
+/// [`Input::Event`]'s way with one event's JSON: parse, `process`, serialize.
+pub fn process_typed<P: Processor>(processor: &mut P, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    let event: Event = serde_json::from_slice(input).map_err(batch::input_error)?;
+    write_output(out, processor.process(event)?)
+}
+
 /// The packed output, or 0 with the error kept for `last_error`.
-fn finish_call(result: Result<Vec<u8>, Error>) -> i64 {
+fn finish_call(result: Result<i64, Error>) -> i64 {
     match result {
-        Ok(out) => leak(out),
+        Ok(packed) => packed,
         Err(err) => {
             set_last_error(err.to_string());
             0
@@ -176,7 +187,6 @@ mod tests {
     //! The ABI glue on the host target (64-bit pointers do not fit the i32
     //! ABI, so these tests exercise the pieces that do not go through it).
     use super::*;
-    use crate::Event;
 
     #[derive(Deserialize)]
     struct Cfg {

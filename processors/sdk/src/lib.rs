@@ -25,9 +25,11 @@
 //! - [`event`]: the event type crossing the boundary.
 //! - [`output`]: what a processor returns, and its error type.
 //! - [`host`]: the host functions (log, metrics, HTTP), safe to call.
+//! - [`batch`]: the one pass over a batch of events.
 //! - [`abi`]: the export glue the macros expand to (not called directly).
 
 pub mod abi;
+pub mod batch;
 pub mod event;
 pub mod host;
 pub mod output;
@@ -39,13 +41,50 @@ pub use serde_json::{json, Value};
 /// The ABI version this SDK implements (`flowctl_abi_version()`).
 pub const ABI_VERSION: i32 = 1;
 
+/// The form in which the SDK hands a processor its events
+/// ([`Processor::INPUT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Each event deserialized into an [`Event`], for [`Processor::process`].
+    Event,
+    /// Each event's JSON text, for [`Processor::process_json`].
+    Json,
+}
+
+/// What [`Processor::process_batch_json`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutput {
+    /// The output array is in `out`.
+    Written,
+    /// The output array is the input batch, byte for byte: every event's
+    /// entry is the event itself, unchanged. The SDK hands the host its own
+    /// input buffer back (ABI v1 allows it) and copies nothing.
+    SameAsInput,
+}
+
 /// A processor with configuration or state. One value lives per instance: it
 /// is built by `init` from the pipeline's `config:` and then sees every event
 /// that instance processes, in order.
+///
+/// # Typed or raw
+/// [`Processor::INPUT`] says how events arrive. With [`Input::Event`] (the
+/// default) each event of a batch is deserialized straight from the batch
+/// into an [`Event`], once, and handed to [`Processor::process`]. A
+/// processor that needs only a few fields, or copies events through, sets
+/// `const INPUT: Input = Input::Json;` and overrides
+/// [`Processor::process_json`]: it gets each event's JSON text, found by the
+/// same single pass over the batch (which checks its syntax), and parses
+/// only what it needs. Either way every output entry is written into one
+/// buffer, and a failed event's entry is `{"error": "reason"}`.
 pub trait Processor: Sized + 'static {
     /// The processor's `config:` block. Deserialized from `{}` when the
     /// pipeline gives none, so give fields defaults (`#[serde(default)]`).
     type Config: serde::de::DeserializeOwned;
+
+    /// How events reach this processor: parsed for [`Processor::process`]
+    /// ([`Input::Event`], the default) or as JSON text for
+    /// [`Processor::process_json`] ([`Input::Json`]).
+    const INPUT: Input = Input::Event;
 
     /// Builds the processor; an error refuses to start the pipeline with that message.
     fn new(config: Self::Config) -> Result<Self>;
@@ -54,14 +93,25 @@ pub trait Processor: Sized + 'static {
     fn process(&mut self, event: Event) -> Result<Output>;
 
     /// Processes one event given as JSON text, writing its output JSON (one
-    /// event object, or an array of 0..N events) to `out`. The default parses
-    /// the event, calls [`Processor::process`] and serializes the result.
-    /// Override it to skip parsing when the text is all a processor needs
-    /// (a passthrough, a router on a prefix); keep `process` consistent with
+    /// event object, or an array of 0..N events) to `out`. The module calls
+    /// it only when [`Processor::INPUT`] is [`Input::Json`]. The default
+    /// parses the event, calls [`Processor::process`] and serializes the
+    /// result. Override it to skip parsing what a processor does not need (a
+    /// passthrough, a filter on one field); keep `process` consistent with
     /// it, as native tests call that.
     fn process_json(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let event: Event = serde_json::from_slice(input).map_err(|e| Error::new(format!("input event: {e}")))?;
-        abi::write_output(out, self.process(event)?)
+        abi::process_typed(self, input, out)
+    }
+
+    /// Processes a batch: `batch` is the JSON array of events, and the output
+    /// is the JSON array of their entries, in order (`docs/abi.md`). An error
+    /// fails the whole call. The default ([`batch::run`]) reads the batch in
+    /// one pass and hands each event over as [`Processor::INPUT`] says;
+    /// override it only to handle the batch whole, such as a passthrough
+    /// answering [`BatchOutput::SameAsInput`].
+    fn process_batch_json(&mut self, batch: &[u8], out: &mut Vec<u8>) -> Result<BatchOutput> {
+        batch::run(self, batch, out)?;
+        Ok(BatchOutput::Written)
     }
 }
 

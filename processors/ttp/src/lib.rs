@@ -54,11 +54,13 @@
 //! it needs, or an amount that is not a decimal string.
 //!
 //! # Implementation
-//! The module's entry point, [`Processor::process_json`], reads the input
-//! JSON into borrowed structs holding only the fields above ([`wire`]) and
-//! writes the output JSON directly ([`write`]), instead of building the whole
-//! transaction as a `Value` and the output as `Event`s. Input serde refuses
-//! goes to the SDK's own parse, so errors read as they did.
+//! The module's entry points, [`Processor::process_batch_json`] and
+//! [`Processor::process_json`], read the input JSON into borrowed structs
+//! holding only the fields above ([`wire`]) and write the output JSON
+//! directly ([`write`]), instead of building the whole transaction as a
+//! `Value` and the output as `Event`s; a batch is read in one pass, each
+//! transaction straight from it. Input serde refuses goes to the SDK's own
+//! parse, so errors read as they did.
 //! [`Processor::process`] fills the same structs from the parsed event, and
 //! both run the same rules and writer; `wire`'s tests check that the readers
 //! agree and that both paths give the same bytes.
@@ -70,7 +72,7 @@ mod write;
 
 #[cfg(test)]
 use flowctl_sdk::Value;
-use flowctl_sdk::{abi, Error, Event, Output, Processor, Result};
+use flowctl_sdk::{abi, batch, BatchOutput, Error, Event, Input, Output, Processor, Result};
 use serde::Deserialize;
 
 pub use amount::{is_decimal, stroops_to_amount};
@@ -94,6 +96,7 @@ pub struct Ttp;
 
 impl Processor for Ttp {
     type Config = Config;
+    const INPUT: Input = Input::Json;
 
     fn new(_config: Config) -> Result<Self> {
         Ok(Ttp)
@@ -118,6 +121,15 @@ impl Processor for Ttp {
                 abi::write_output(out, self.process(event)?)
             }
         }
+    }
+
+    fn process_batch_json(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<BatchOutput> {
+        batch::each::<wire::Event, _>(input, out, |event, text, out| match event {
+            Ok(event) => write_transfers(&event, verbatim(text.as_bytes()), out),
+            // Not an event: `process_json` words the error as the SDK does.
+            Err(_) => self.process_json(text.as_bytes(), out),
+        })?;
+        Ok(BatchOutput::Written)
     }
 }
 

@@ -140,3 +140,28 @@ fn malformed_events_fail_as_the_sdk_parse_does() {
     same_output("[]");
     same_output(r#"["e1","stellar.transaction.v1",0,{"operations":[]}]"#);
 }
+
+#[test]
+fn a_batch_gives_each_event_the_entry_process_json_gives_it() {
+    let line = fixtures().nth(1).unwrap();
+    let odd = [
+        "5".to_string(),
+        "[]".to_string(),
+        line.replacen("\"payment\"", "\"pay\\u006dent\"", 1),
+        line.replacen("\"id\":\"", "\"id\":5,\"x\":\"", 1),
+        line.replacen("\"data\":{", "\"data\":{\"x\":1e400,", 1),
+        format!("{{\"data\":{}{}}}", "[".repeat(200), "]".repeat(200)),
+    ];
+    let mut events: Vec<&str> = fixtures().collect();
+    events.extend(odd.iter().map(String::as_str));
+    let entries: Vec<String> = events
+        .iter()
+        .map(|text| json_path(text).unwrap_or_else(|reason| json!({ "error": reason }).to_string()))
+        .collect();
+    let mut out = Vec::new();
+    let written = Ttp::new(Config::default())
+        .unwrap()
+        .process_batch_json(format!("[{}]", events.join(",\n")).as_bytes(), &mut out);
+    assert_eq!(written, Ok(flowctl_sdk::BatchOutput::Written));
+    assert_eq!(String::from_utf8(out).unwrap(), format!("[{}]", entries.join(",")));
+}
