@@ -18,6 +18,13 @@
 //! - swap latency: rename to first output of the new version (debounce +
 //!   compile + `init` + the next dispatch).
 //!
+//! And per reload, what the swap adds to the stream's normal jitter (the
+//! figure the hot-swap target is stated in: at most 1 ms, p99 over 20 swaps):
+//! - pause - baseline (two windows of the same length, with and without the swap);
+//! - at the switch - the longest gap in the 100 ms just before the rename.
+//!
+//! With 20 reloads, p99 is the nearest rank: the largest of the 20.
+//!
 //! Printed first (`cargo bench --bench reload -- none` prints only these),
 //! then criterion's `reload/pause`, whose measured time per iteration is the
 //! pause of one reload.
@@ -161,6 +168,7 @@ spec:
             pause: longest_gap(&times, renamed, end),
             baseline: longest_gap(&times, renamed - span, renamed),
             at_switch: longest_gap(&times, first_new, end),
+            before_switch: longest_gap(&times, renamed - AFTER, renamed),
             latency: first_new - renamed,
         };
         // The next reload's "before" window must not contain this swap.
@@ -174,6 +182,8 @@ struct Sample {
     pause: Duration,
     baseline: Duration,
     at_switch: Duration,
+    /// The longest gap in a window as long as `at_switch`'s, just before the rename.
+    before_switch: Duration,
     latency: Duration,
 }
 
@@ -199,8 +209,21 @@ fn quantile(values: &mut [Duration], q: f64) -> Duration {
     values[((values.len() - 1) as f64 * q).round() as usize]
 }
 
+/// Milliseconds.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// p50, p99 and max of `a - b` per sample, in milliseconds (negative: the
+/// window with the swap had the shorter longest gap).
+fn excess(samples: &[Sample], a: fn(&Sample) -> Duration, b: fn(&Sample) -> Duration) -> String {
+    let mut values: Vec<f64> = samples.iter().map(|s| ms(a(s)) - ms(b(s))).collect();
+    values.sort_unstable_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    format!("p50 {:+.2} ms, p99 {:+.2} ms, max {:+.2} ms", at(0.5), at(0.99), at(1.0))
+}
+
 fn figures() {
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for (label, rate) in [("paced at 50,000 events/s", Some(50_000)), ("as fast as accepted", None)] {
         let mut running = Running::start(rate);
         let samples: Vec<Sample> = (0..RELOADS).map(|_| running.reload()).collect();
@@ -213,6 +236,11 @@ fn figures() {
         println!("  baseline (same length, just before):         {}", stat(|s| s.baseline));
         println!("  at the switch (first new output + 100 ms):   {}", stat(|s| s.at_switch));
         println!("  rename to first new output:                  {}", stat(|s| s.latency));
+        println!("  per reload, pause - baseline:                {}", excess(&samples, |s| s.pause, |s| s.baseline));
+        println!(
+            "  per reload, at the switch - 100 ms before:   {}",
+            excess(&samples, |s| s.at_switch, |s| s.before_switch)
+        );
     }
 }
 

@@ -8,7 +8,7 @@
 //! - [`connectors`]: built-in sources (generator, file, stdin) and sinks (stdout, file, null, dead letters).
 //! - [`actors`]: the engine: source, batcher, instance-pool and fan-out actors under a supervisor.
 //! - [`admin`]: live operations: traffic splits, rollbacks, canary and restart guards, the admin API.
-//! - [`reload`]: hot reload of module files while running.
+//! - [`reload`]: hot reload of module files while running, loaded below the workers' priority.
 //! - [`signing`]: module signatures: keys, the signature section, trusted keys.
 //! - [`secret_file`]: the permission rule for files that hold a secret.
 //! - [`telemetry`]: logging setup and metric names.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::event::Event;
-use crate::runtime::LoadedModule;
+use crate::runtime::{LoadedModule, ReadyInstances};
 
 /// One loaded version of a processor's module and its share of traffic.
 #[derive(Debug, Clone)]
@@ -16,6 +16,9 @@ pub struct Version {
     /// Configured name, else the module's short content hash (what outputs carry).
     pub name: Arc<str>,
     pub module: Arc<LoadedModule>,
+    /// Instances of `module` made and `init`-ed before it was swapped in (hot
+    /// reload), for the workers' first batches of it; empty otherwise.
+    pub ready: ReadyInstances,
     /// Share used for routing now: 0 while rolled back or while its circuit is open.
     pub weight: u32,
     /// The circuit breaker is open: events routed here are dead-lettered
@@ -191,6 +194,7 @@ mod tests {
             .map(|(i, &(weight, circuit_open))| Version {
                 name: format!("v{}", i + 1).into(),
                 module: module.clone(),
+                ready: ReadyInstances::default(),
                 weight,
                 circuit_open,
             })

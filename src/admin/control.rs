@@ -17,7 +17,7 @@ use super::guard::{Breaker, BreakerState, ErrorWindow};
 use super::report::{ReloadStatus, StatusReport};
 use crate::actors::versions::{RouteKey, SharedVersions, Version, VersionSet};
 use crate::config::{BreakerSpec, RollbackSpec};
-use crate::runtime::LoadedModule;
+use crate::runtime::{LoadedModule, ReadyInstances};
 use crate::telemetry::names;
 
 /// Size of the error-rate window `flowctl status` shows when no canary guard is configured.
@@ -109,6 +109,9 @@ pub struct ProcessorControl {
 /// The control's view of one version.
 pub(super) struct Entry {
     pub module: Arc<LoadedModule>,
+    /// Instances of `module` prepared before a hot reload swapped it in, until
+    /// the workers took them (empty for a version loaded at start).
+    pub ready: ReadyInstances,
     pub file: PathBuf,
     /// The operator's weight (from the file, `flowctl traffic`, or 0 after a rollback).
     pub weight: u32,
@@ -143,6 +146,7 @@ impl ProcessorControl {
             .into_iter()
             .map(|v| Entry {
                 module: v.module,
+                ready: ReadyInstances::default(),
                 file: v.file,
                 weight: v.weight,
                 rolled_back: false,
@@ -174,6 +178,11 @@ impl ProcessorControl {
         &self.id
     }
 
+    /// Worker threads running the processor: the instances a reload prepares.
+    pub fn pool_size(&self) -> usize {
+        self.policy.pool_size.max(1)
+    }
+
     /// What the pool loads at each dispatch.
     pub fn shared(&self) -> SharedVersions {
         self.shared.clone()
@@ -197,6 +206,7 @@ impl ProcessorControl {
                 Version {
                     name: e.name().into(),
                     module: e.module.clone(),
+                    ready: e.ready.clone(),
                     weight: if open && closed_weight > 0 { 0 } else { e.weight },
                     circuit_open: open,
                 }
@@ -279,12 +289,14 @@ impl ProcessorControl {
     }
 
     /// Hot reload: version `index` runs `module` from the next dispatched
-    /// batch on. Its guards start afresh; weight and rollback state stay.
-    /// Returns the replaced version's name.
-    pub fn swap_module(&self, index: usize, module: Arc<LoadedModule>) -> Option<String> {
+    /// batch on, the workers' first calls on the `ready` instances (prepared
+    /// off their threads). Its guards start afresh; weight and rollback state
+    /// stay. Returns the replaced version's name.
+    pub fn swap_module(&self, index: usize, module: Arc<LoadedModule>, ready: ReadyInstances) -> Option<String> {
         let mut entries = self.lock();
         let entry = entries.get_mut(index)?;
         let old = std::mem::replace(&mut entry.module, module);
+        entry.ready = ready;
         if old.version() != entry.module.version() {
             // An unnamed version is renamed by its new hash: its old series is no longer current.
             self.breaker_gauge_off(old.version());

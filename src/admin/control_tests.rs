@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::control::{ControlError, NewVersion, Policy, ProcessorControl};
 use crate::actors::stats::{BatchStats, JobResult, Outcome};
 use crate::config::{BreakerSpec, RollbackSpec};
-use crate::runtime::{LoadedModule, ProcessorSpec, Runtime, RuntimeSettings};
+use crate::runtime::{LoadedModule, ProcessorSpec, ReadyInstances, Runtime, RuntimeSettings};
 
 fn module(name: &str) -> Arc<LoadedModule> {
     let runtime = Runtime::new(RuntimeSettings { cache_dir: None, epoch_tick: Duration::from_millis(1) }).unwrap();
@@ -114,7 +114,7 @@ fn traffic_and_rollback_refuse_what_cannot_be_done() {
 fn a_swapped_module_is_routed_at_once_and_old_batches_skip_the_guards() {
     let c = control(&[100], Some(RollbackSpec { max_error_rate: 0.05, min_events: 10 }), None);
     let old_batch = batch(&c, 0, 10, 10, 0);
-    let old = c.swap_module(0, module("v1-fixed")).unwrap();
+    let old = c.swap_module(0, module("v1-fixed"), Default::default()).unwrap();
     assert_eq!(old, "v1");
     assert_eq!(&*c.shared().load().versions()[0].name, "v1-fixed");
     // A batch dispatched before the swap counts in the totals, not in the new module's window.
@@ -122,4 +122,17 @@ fn a_swapped_module_is_routed_at_once_and_old_batches_skip_the_guards() {
     let status = c.status();
     assert_eq!((status.versions[0].events, status.versions[0].window_events), (10, 0));
     assert_eq!(status.reloads.ok, 1);
+}
+
+#[test]
+fn a_swapped_module_is_published_with_its_ready_instances_and_keeps_them_across_traffic_changes() {
+    let c = control(&[50, 50], None, None);
+    assert!(c.shared().load().versions().iter().all(|v| v.ready.is_empty()), "versions loaded at start have none");
+    let fixed = module("v2-fixed");
+    c.swap_module(1, fixed.clone(), ReadyInstances::prepare(&fixed, c.pool_size()).unwrap()).unwrap();
+    assert_eq!(c.shared().load().versions()[1].ready.len(), 1);
+    c.set_traffic(&BTreeMap::from([("v1".to_string(), 10)])).unwrap();
+    let set = c.shared().load_full();
+    assert!(Arc::ptr_eq(&set.versions()[1].module, &fixed));
+    assert!(set.versions()[1].ready.take(&fixed).is_some(), "still there for the first worker");
 }

@@ -1,8 +1,11 @@
 //! Hot reload: a replaced module file becomes the running version without
 //! stopping the pipeline. The new bytes are compiled, ABI-checked and `init`
-//! run with the processor's config on the watcher's own thread (never an
-//! actix executor), and only a module that passed all three is swapped in,
-//! atomically, for the batches dispatched after it. A module that fails is
+//! run with the processor's config, and one instance per worker is made and
+//! `init`-ed, all on the background [`Loader`] (below the workers' scheduling
+//! priority, never an actix executor); only a module that passed all of it is
+//! swapped in, atomically, for the batches dispatched after it, with the
+//! instances for the workers' first batches of it. The output does not stall
+//! for the compile, nor for instantiating on a worker. A module that fails is
 //! logged with its file and reason and counted; the old version keeps running.
 //! With `require_signature`, the signature is checked before anything else: a
 //! replacement that is unsigned or not signed by a trusted key is rejected
@@ -12,9 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::loader::Loader;
 use super::watcher::{FileChange, ModuleWatcher, WatchError, WatchedFile};
 use crate::admin::ProcessorControl;
-use crate::runtime::{ProcessorSpec, Runtime, RuntimeError};
+use crate::runtime::{LoadedModule, ProcessorSpec, ReadyInstances, Runtime, RuntimeError};
 use crate::signing;
 
 /// Quiet time after the last file system event before a file is re-read:
@@ -33,6 +37,7 @@ pub struct ReloadTarget {
 
 /// Watches every target until dropped.
 pub struct Reloader {
+    /// Owns the loader: dropping it ends the watch thread, then the loader's threads.
     _watcher: ModuleWatcher,
 }
 
@@ -47,16 +52,18 @@ impl Reloader {
                 known_sha256: t.control.sha256(t.index),
             })
             .collect();
+        let loader = Loader::start().map_err(|e| WatchError::Start(format!("cannot start the reload loader: {e}")))?;
         let watcher = ModuleWatcher::start(files, debounce, move |change| {
             if let Some(target) = change.key.parse::<usize>().ok().and_then(|i| targets.get(i)) {
-                reload(&runtime, target, change);
+                reload(&runtime, &loader, target, change);
             }
         })?;
         Ok(Reloader { _watcher: watcher })
     }
 }
 
-fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
+/// Runs on the watch thread: loads on the loader, swaps here (see [`super::loader`]).
+fn reload(runtime: &Runtime, loader: &Loader, target: &ReloadTarget, change: FileChange) {
     let component = target.control.id();
     let file = change.path.display().to_string();
     // Back to the bytes already running (e.g. a revert during a failed reload): nothing to do.
@@ -64,13 +71,14 @@ fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
         return;
     }
     let started = Instant::now();
-    match runtime.load_bytes(&change.bytes, target.spec.clone()) {
-        Ok(module) => {
+    let instances = target.control.pool_size();
+    match loader.run(|| prepare(runtime, &change.bytes, &target.spec, instances)) {
+        Ok((module, ready)) => {
             if let Some(key_id) = module.signed_by() {
                 signing::audit_accepted(&target.spec.name, module.version(), &change.path, key_id);
             }
             let to = module.version().to_string();
-            let from = target.control.swap_module(target.index, module).unwrap_or_default();
+            let from = target.control.swap_module(target.index, module, ready).unwrap_or_default();
             tracing::info!(
                 component,
                 file,
@@ -92,4 +100,17 @@ fn reload(runtime: &Runtime, target: &ReloadTarget, change: FileChange) {
             target.control.reload_failed(format!("{file}: {err}"));
         }
     }
+}
+
+/// Loads `bytes` (compile, ABI check, `init`) and makes `instances` more,
+/// `init`-ed, for the workers' first batches.
+fn prepare(
+    runtime: &Runtime,
+    bytes: &[u8],
+    spec: &ProcessorSpec,
+    instances: usize,
+) -> Result<(Arc<LoadedModule>, ReadyInstances), RuntimeError> {
+    let module = runtime.load_bytes(bytes, spec.clone())?;
+    let ready = ReadyInstances::prepare(&module, instances).map_err(|e| RuntimeError::Init(e.to_string()))?;
+    Ok((module, ready))
 }

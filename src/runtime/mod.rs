@@ -24,6 +24,9 @@
 //!     // Ok(v): v.len() == events.len(); v[i] = Ok(outputs) | Err(GuestError etc.)
 //! Instance::process_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError>
 //! InstanceSlot::new(Arc<LoadedModule>) -> InstanceSlot
+//! InstanceSlot::with_ready(Arc<LoadedModule>, ReadyInstances) -> InstanceSlot
+//!     // takes its instances from `ready` (made and init-ed ahead) while any are left
+//! ReadyInstances::prepare(&Arc<LoadedModule>, count) -> Result<ReadyInstances, ProcessError>
 //! InstanceSlot::process(&mut self, events: &[Event]) -> Vec<EventResult>
 //!     // never fails as a whole: runs `RetryPolicy::ISOLATE_ONLY` (a failed
 //!     // batch call is re-run event by event on fresh instances to isolate the
@@ -45,7 +48,8 @@
 //! Files: `engine` (engines, epoch tickers), `cache` (compiled artifacts on
 //! disk, sealed with an HMAC), `cache_trust` (whether the cache directory is
 //! private to this user; the HMAC key), `module` (Runtime, LoadedModule), `instance` (guest calls),
-//! `slot` (self-replacing instance), `scope` (budgets a processor keeps
+//! `slot` (self-replacing instance), `ready` (instances prepared ahead of
+//! their first call, after a hot reload), `scope` (budgets a processor keeps
 //! across versions and reloads), `quota` (CPU, HTTP and memory per window), `usage` (fuel, bytes, restarts by reason,
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (egress policy: domains, ports, addresses, body caps, the
@@ -69,6 +73,7 @@ pub mod metrics;
 mod module;
 pub mod permissions;
 pub mod quota;
+mod ready;
 mod retry;
 mod scope;
 mod slot;
@@ -98,6 +103,7 @@ pub use limits::Limits;
 pub use module::{LoadedModule, Runtime};
 pub use permissions::{HttpPermission, Permissions};
 pub use quota::{QuotaAction, Quotas};
+pub use ready::ReadyInstances;
 pub use retry::{CallResult, RetryPolicy};
 pub use slot::{InstanceSlot, RECYCLE_AFTER_CALLS};
 pub use usage::{RestartReason, Usage};

@@ -7,6 +7,7 @@ use super::instance::Instance;
 use super::metrics::AUDIT_TARGET;
 use super::module::LoadedModule;
 use super::quota::{thread_cpu_time, QuotaKind};
+use super::ready::ReadyInstances;
 use super::retry::{CallResult, RetryPolicy};
 use super::usage::{RestartReason, Usage};
 use super::EventResult;
@@ -16,10 +17,12 @@ use crate::event::Event;
 /// ever grows) stays bounded even for a guest that never fails.
 pub const RECYCLE_AFTER_CALLS: u64 = 10_000;
 
-/// A lazily created instance of one module that survives guest failures.
+/// A lazily created (or prepared, see [`ReadyInstances`]) instance of one module that survives guest failures.
 pub struct InstanceSlot {
     module: Arc<LoadedModule>,
     instance: Option<Instance>,
+    /// Instances prepared ahead (after a hot reload), taken before making one here.
+    ready: ReadyInstances,
     /// Restarts by reason, fuel and bytes of every instance this slot ran.
     usage: Usage,
     /// Calls on the current instance.
@@ -28,7 +31,12 @@ pub struct InstanceSlot {
 
 impl InstanceSlot {
     pub fn new(module: Arc<LoadedModule>) -> InstanceSlot {
-        Self { module, instance: None, usage: Usage::default(), calls: 0 }
+        Self::with_ready(module, ReadyInstances::default())
+    }
+
+    /// A slot whose next instances come from `ready` while it has any left.
+    pub fn with_ready(module: Arc<LoadedModule>, ready: ReadyInstances) -> InstanceSlot {
+        Self { module, instance: None, ready, usage: Usage::default(), calls: 0 }
     }
 
     pub fn module(&self) -> &Arc<LoadedModule> {
@@ -93,7 +101,10 @@ impl InstanceSlot {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             None => {
-                let fresh = self.module.instantiate().inspect_err(|err| self.count_restart(err))?;
+                let fresh = match self.ready.take(&self.module) {
+                    Some(ready) => ready,
+                    None => self.module.instantiate().inspect_err(|err| self.count_restart(err))?,
+                };
                 self.calls = 0;
                 self.instance.insert(fresh)
             }

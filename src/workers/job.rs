@@ -3,7 +3,6 @@
 //! merged back into input order and accounted.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::ledger::Batch;
@@ -14,7 +13,7 @@ use crate::actors::stats::{BatchStats, JobResult, Outcome};
 use crate::actors::versions::{Version, VersionSet};
 use crate::connectors::DeadLetter;
 use crate::event::Event;
-use crate::runtime::{refuse_all, CallResult, EventResult, LoadedModule, ProcessError, Usage};
+use crate::runtime::{refuse_all, CallResult, EventResult, ProcessError, Usage};
 
 /// Runs one batch: route, process, account, in input order. The permit stays
 /// in the ledger; the collector attaches it.
@@ -109,12 +108,12 @@ impl Run<'_> {
         if version.circuit_open {
             return refuse_all(events, &ProcessError::CircuitOpen { version: version.name.to_string() });
         }
-        if let Err(err) = self.slots.get(&version.module).admit() {
+        if let Err(err) = self.slots.get(version).admit() {
             return refuse_all(events, &err);
         }
         let start = Instant::now();
         let batched = version.module.report().has_process_batch;
-        let results = self.config.policy.run(events, batched, |chunk| self.call(&version.module, chunk, stats));
+        let results = self.config.policy.run(events, batched, |chunk| self.call(version, chunk, stats));
         stats.busy_ns += start.elapsed().as_nanos() as u64;
         results
     }
@@ -123,8 +122,9 @@ impl Run<'_> {
     /// a panic discards the worker's instance of `module` and fails the call
     /// (the policy then retries as for a trap); a call the watchdog flagged
     /// stuck has its instance discarded once it returns (it is not trusted).
-    fn call(&mut self, module: &Arc<LoadedModule>, events: &[Event], stats: &mut BatchStats) -> CallResult {
-        let slot = self.slots.get(module);
+    fn call(&mut self, version: &Version, events: &[Event], stats: &mut BatchStats) -> CallResult {
+        let module = &version.module;
+        let slot = self.slots.get(version);
         let before = slot.restarts();
         let began = self.me.begin_call(call_bound(module.spec().limits.timeout, slot.instantiates_next()));
         let (config, seq) = (self.config, self.seq);

@@ -10,7 +10,10 @@
 //! batch that overstays its [`patience`] (`batch_timeout`), dropping a result
 //! that comes later.
 //!
-//! A worker owns one `InstanceSlot` per module version it has seen. A batch
+//! A worker owns one `InstanceSlot` per module version it has seen; the first
+//! instance of a version a hot reload swapped in is one the reload made and
+//! `init`-ed in the background ([`Version::ready`](crate::actors::versions::Version)),
+//! not one made on the worker while its batch waits. A batch
 //! is split by version (sticky weighted routing), each share runs under the
 //! processor's [`RetryPolicy`](crate::runtime::RetryPolicy) (a panic in the
 //! host during a call counts as a failed call), and the results are merged

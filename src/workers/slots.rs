@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::actors::versions::VersionSet;
+use crate::actors::versions::{Version, VersionSet};
 use crate::runtime::{InstanceSlot, LoadedModule, Usage};
 
 #[derive(Default)]
@@ -13,11 +13,14 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    pub fn get(&mut self, module: &Arc<LoadedModule>) -> &mut InstanceSlot {
+    /// The slot of `version`'s module; a new one takes its first instances
+    /// from those the version came with (see [`Version::ready`]).
+    pub fn get(&mut self, version: &Version) -> &mut InstanceSlot {
+        let module = &version.module;
         let pos = match self.slots.iter().position(|s| Arc::ptr_eq(s.module(), module)) {
             Some(pos) => pos,
             None => {
-                self.slots.push(InstanceSlot::new(module.clone()));
+                self.slots.push(InstanceSlot::with_ready(module.clone(), version.ready.clone()));
                 self.slots.len() - 1
             }
         };

@@ -143,8 +143,13 @@ fn echo_with_timeout(timeout: Duration) -> Arc<LoadedModule> {
 #[test]
 fn a_stuck_call_makes_the_processor_unready_and_its_worker_is_replaced_within_bounds() {
     let module = echo_with_timeout(Duration::from_millis(20));
-    let version =
-        crate::actors::versions::Version { name: "v1".into(), module: module.clone(), weight: 1, circuit_open: false };
+    let version = crate::actors::versions::Version {
+        name: "v1".into(),
+        module: module.clone(),
+        ready: Default::default(),
+        weight: 1,
+        circuit_open: false,
+    };
     let set = Arc::new(VersionSet::new(vec![version], RouteKey::Id).unwrap());
     let gate = Arc::new(Gate::default());
     let mut config = WorkerConfig::new("p".into(), 0);

@@ -23,7 +23,7 @@ pub(super) fn load(runtime: &Runtime, body: &str, version: &str) -> Version {
     let wasm = wat::parse_str(format!("(module {PRELUDE} {body})")).expect("wat");
     let spec = ProcessorSpec { version: Some(version.into()), ..ProcessorSpec::named("p") };
     let module = runtime.load_bytes(&wasm, spec).expect("load");
-    Version { name: version.into(), module, weight: 50, circuit_open: false }
+    Version { name: version.into(), module, ready: Default::default(), weight: 50, circuit_open: false }
 }
 
 pub(super) fn events(n: usize) -> Vec<Event> {
@@ -64,6 +64,31 @@ fn a_batch_split_between_versions_comes_back_in_input_order() {
     assert_eq!(result.total.received, 200);
     assert_eq!(result.total.produced, 200);
     assert!(result.permit.is_none(), "the permit waits in the ledger");
+}
+
+/// A hot reload's swap as two workers see it: their first batches of the new
+/// version run on the instances prepared with it (none is made on a worker),
+/// and the old version's instances go with that batch.
+#[test]
+fn after_a_swap_each_worker_runs_its_first_batch_on_a_ready_instance() {
+    let runtime = runtime();
+    let old = load(&runtime, ECHO, "v1");
+    let before = Arc::new(VersionSet::new(vec![old.clone()], RouteKey::Id).expect("set"));
+    let mut workers = [Slots::default(), Slots::default()];
+    workers.iter_mut().for_each(|slots| assert_eq!(run(slots, 0, &before, 10).outputs.len(), 10));
+    assert_eq!(old.module.instances_alive(), 2);
+
+    let mut new = load(&runtime, ECHO, "v2");
+    new.ready = crate::runtime::ReadyInstances::prepare(&new.module, 2).expect("prepare");
+    let after = Arc::new(VersionSet::new(vec![new.clone()], RouteKey::Id).expect("set"));
+    assert_eq!(new.module.instances_alive(), 2, "made before the swap");
+    for slots in &mut workers {
+        let result = run(slots, 0, &after, 10);
+        assert_eq!((result.outputs.len(), result.total.restarts), (10, 0));
+    }
+    assert!(new.ready.is_empty(), "each worker took one");
+    assert_eq!(new.module.instances_alive(), 2, "and made none");
+    assert_eq!(old.module.instances_alive(), 0, "the old version's instances are gone");
 }
 
 /// Traps on the event whose id is "e3" (length 2, last byte '3').

@@ -96,10 +96,14 @@ fn worker_loop(context: &WorkerContext, queue: &crossbeam_channel::Receiver<Batc
             let _ = reply.send(events.into_iter().map(|e| failed(&from_proto(e), &err, "", context)).collect());
             continue;
         };
-        // One instance per worker: a batch of another version (after a reload) gets a fresh one.
+        // One instance per worker: a batch of another version (after a reload)
+        // gets a fresh one, prepared by the reload while any are left.
         let slot = match &mut slot {
             Some(s) if Arc::ptr_eq(s.module(), module) => s,
-            other => other.insert(InstanceSlot::new(module.clone())),
+            other => {
+                let ready = versions.versions().first().map(|v| v.ready.clone()).unwrap_or_default();
+                other.insert(InstanceSlot::with_ready(module.clone(), ready))
+            }
         };
         let (outputs, counts) = run_batch(slot, events, context);
         metrics.record(module, &counts);
