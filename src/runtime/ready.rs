@@ -73,7 +73,7 @@ mod tests {
         let ready = ReadyInstances::prepare(&module, 1).expect("prepare");
         let mut slot = InstanceSlot::with_ready(module.clone(), ready.clone());
         let outputs = slot.call(&[event("e1")]).expect("call");
-        assert_eq!(outputs[0].as_ref().expect("event")[0].id, "e1");
+        assert_eq!(outputs[0].as_ref().expect("event")[0].id(), "e1");
         assert!(ready.is_empty(), "the slot took it");
         assert_eq!(module.instances_alive(), 1, "and made none of its own");
         // Once they are gone, the slot instantiates as it always did.
