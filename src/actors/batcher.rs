@@ -79,6 +79,11 @@ impl Batcher {
         if count == 0 {
             return Vec::new();
         }
+        if self.pending.len() == self.batch_size {
+            // The usual case when sources poll in batch-size steps: the whole vector is the batch.
+            let batch = std::mem::take(&mut self.pending);
+            return vec![self.close(batch)];
+        }
         let mut events = std::mem::take(&mut self.pending).into_iter();
         let batches: Vec<Vec<Event>> = (0..count).map(|_| events.by_ref().take(self.batch_size).collect()).collect();
         self.pending = events.collect();
@@ -133,6 +138,8 @@ impl Handler<Flow> for Batcher {
     fn handle(&mut self, msg: Flow, ctx: &mut Self::Context) {
         match msg {
             Flow::Events { events, .. } => {
+                // Copied only when another subscriber holds the same batch.
+                let events = Arc::try_unwrap(events).unwrap_or_else(|shared| shared.as_ref().clone());
                 if self.pending.is_empty() {
                     self.pending = events;
                 } else {

@@ -190,7 +190,7 @@ impl Collector {
                 let _ = dead.send(DeadLetters(letters)).await;
             }
             if !outputs.is_empty() {
-                let _ = fanout.send(Flow::Events { from: from.clone(), events: outputs }).await;
+                let _ = fanout.send(Flow::Events { from: from.clone(), events: Arc::new(outputs) }).await;
             }
             drop(permits);
             if let Some(ended) = ended {

@@ -1,8 +1,7 @@
 //! Fan-out actor: delivers one producer's ordered output to every subscriber
 //! (batchers of downstream processors, sinks). It waits for each subscriber
 //! to accept (`send().await`) before taking its next message, so the slowest
-//! subscriber sets the pace. Events are cloned for all but the last
-//! subscriber, which gets the originals.
+//! subscriber sets the pace. Every subscriber gets the same shared batch.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Messages between the engine's actors. Every data message moves a whole
-//! batch (`Vec<Event>`), never one event, so actor overhead is paid per batch.
+//! batch, never one event, so actor overhead is paid per batch.
 
 use std::sync::Arc;
 
@@ -8,12 +8,17 @@ use actix::Message;
 use crate::connectors::DeadLetter;
 use crate::event::Event;
 
+/// A batch of events as producers hand it to their subscribers: shared, so
+/// that fanning it out to N subscribers costs N reference counts, not N
+/// copies of the vector (the events' bytes are shared either way).
+pub type SharedBatch = Arc<Vec<Event>>;
+
 /// What a producer (source or processor) hands to each subscriber.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum Flow {
     /// The next events of `from`, in its output order.
-    Events { from: Arc<str>, events: Vec<Event> },
+    Events { from: Arc<str>, events: SharedBatch },
     /// `from` will send nothing more.
     End { from: Arc<str> },
 }

@@ -14,10 +14,9 @@ use tokio::sync::oneshot;
 
 use super::bridge::{thread_bridge, ThreadBridge, ThreadReceiver};
 use super::dead_letters::DeadLetterActor;
-use super::messages::{DeadLetters, Flow};
+use super::messages::{DeadLetters, Flow, SharedBatch};
 use super::stats::{ConnectorCounters, InFlight};
 use crate::connectors::Sink;
-use crate::event::Event;
 use crate::telemetry::{names, Health};
 
 /// How long a sink thread waits for more events before flushing what it wrote.
@@ -97,7 +96,7 @@ pub struct SinkThread {
 pub fn spawn_sink_thread(
     thread: SinkThread,
     sink: Box<dyn Sink>,
-) -> std::io::Result<(ThreadBridge<Vec<Event>>, ThreadDone)> {
+) -> std::io::Result<(ThreadBridge<SharedBatch>, ThreadDone)> {
     let SinkThread { id, pipeline, capacity, counters, in_flight, health, dead_letters } = thread;
     let pipeline = pipeline.as_ref();
     let (bridge, rx) = thread_bridge(capacity);
@@ -126,7 +125,7 @@ pub fn spawn_sink_thread(
 fn drive_sink(
     id: &str,
     mut sink: Box<dyn Sink>,
-    rx: &ThreadReceiver<Vec<Event>>,
+    rx: &ThreadReceiver<SharedBatch>,
     counters: &ConnectorCounters,
     in_flight: &InFlight,
     m: &SinkMetrics,
@@ -191,7 +190,7 @@ pub struct SinkActor {
     pub id: Arc<str>,
     pub inputs: HashSet<Arc<str>>,
     pub ended: HashSet<Arc<str>>,
-    pub bridge: ThreadBridge<Vec<Event>>,
+    pub bridge: ThreadBridge<SharedBatch>,
     pub in_flight: InFlight,
     /// Raised here, lowered by the thread as it takes events (see [`queue_gauge`]).
     pub queued: metrics::Gauge,

@@ -115,7 +115,7 @@ impl StreamHandler<SourceItem> for SourceActor {
     fn handle(&mut self, item: SourceItem, ctx: &mut Self::Context) {
         match item {
             SourceItem::Events(events) => {
-                let send = self.fanout.send(Flow::Events { from: self.id.clone(), events });
+                let send = self.fanout.send(Flow::Events { from: self.id.clone(), events: Arc::new(events) });
                 ctx.wait(send.into_actor(self).map(|_, _, _| ()));
             }
             SourceItem::Rejects(letters) => {

@@ -1,13 +1,16 @@
 //! `flowctl bench MODULE`: throughput and latency of one module outside a
 //! pipeline, on `--pool` threads each with its own instance and its share of
-//! the batches (made before the clock starts). Fuel per event
+//! the batches (made before the clock starts) and an instance warmed up by
+//! up to [`WARMUP_EVENTS`] untimed events, as criterion and the peers' hosts time
+//! a warm instance: a short run would otherwise measure the guest memory's
+//! first page faults and the allocator's first pages. Fuel per event
 //! comes from the timed run when `--fuel` meters it, else from a separate
 //! metered pass over the first events, so metering never slows the timed run.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -126,6 +129,9 @@ fn sample_events(args: &Args) -> anyhow::Result<Vec<Event>> {
     Ok(events)
 }
 
+/// Events each worker processes at most (its first batch, repeated) before the clock starts.
+pub const WARMUP_EVENTS: usize = 20_000;
+
 /// Fuel per event of the calibration pass: far more than any event needs, so
 /// the pass measures rather than limits.
 const CALIBRATION_FUEL: u64 = 1 << 40;
@@ -154,19 +160,22 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::
         shares[i % args.pool].push(batch);
     }
     let progress = progress_bar(args.events);
-    let started = Instant::now();
-    let per_worker = std::thread::scope(|scope| {
+    // Every worker warms up, then all start together; the clock starts with them.
+    let start = Barrier::new(args.pool.max(1));
+    let (started, per_worker) = std::thread::scope(|scope| {
         let mut shares = shares.into_iter();
         let here = shares.next().unwrap_or_default();
         let others: Vec<_> = shares
             .map(|share| {
-                let (module, progress) = (module.clone(), progress.clone());
-                scope.spawn(move || run_worker(module, share, &progress))
+                let (module, progress, start) = (module.clone(), progress.clone(), &start);
+                scope.spawn(move || run_worker(warm_slot(module, &share, start), share, &progress))
             })
             .collect();
-        let mut all = vec![Ok(run_worker(module.clone(), here, &progress))];
+        let slot = warm_slot(module.clone(), &here, &start);
+        let started = Instant::now();
+        let mut all = vec![Ok(run_worker(slot, here, &progress))];
         all.extend(others.into_iter().map(|w| w.join()));
-        all
+        (started, all)
     });
     let seconds = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
@@ -222,8 +231,24 @@ struct WorkerStats {
     fuel: u64,
 }
 
-fn run_worker(module: Arc<LoadedModule>, work: Vec<Vec<Event>>, progress: &ProgressBar) -> WorkerStats {
+/// An instance that has processed `work`'s first batch, repeated, for as
+/// many events as `work` holds up to [`WARMUP_EVENTS`] (so warming never
+/// takes longer than the run: a module calling out over HTTP makes no more
+/// calls than twice what was asked), returned once every worker's is (`start`).
+fn warm_slot(module: Arc<LoadedModule>, work: &[Vec<Event>], start: &Barrier) -> InstanceSlot {
     let mut slot = InstanceSlot::new(module);
+    let events = work.iter().map(Vec::len).sum::<usize>().min(WARMUP_EVENTS);
+    if let Some(batch) = work.first().filter(|b| !b.is_empty()) {
+        for _ in 0..events.div_ceil(batch.len()) {
+            drop(slot.process(batch));
+        }
+    }
+    start.wait();
+    slot
+}
+
+fn run_worker(mut slot: InstanceSlot, work: Vec<Vec<Event>>, progress: &ProgressBar) -> WorkerStats {
+    let fuel_before = slot.usage().fuel;
     let mut stats = WorkerStats { latencies: Vec::with_capacity(work.len()), failed: 0, peak_memory: 0, fuel: 0 };
     for batch in work {
         let started = Instant::now();
@@ -235,7 +260,7 @@ fn run_worker(module: Arc<LoadedModule>, work: Vec<Vec<Event>>, progress: &Progr
         stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
         progress.inc(batch.len() as u64);
     }
-    stats.fuel = slot.usage().fuel;
+    stats.fuel = slot.usage().fuel.saturating_sub(fuel_before);
     stats
 }
 

@@ -8,14 +8,12 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use super::pacer::{Pacer, Permit};
 use super::rng::SplitMix64;
 use super::stellar::StellarProfile;
 use super::{ConnectorError, Source, IDLE_POLL};
 use crate::config::{GeneratorConfig, GeneratorProfile};
-use crate::event::Event;
+use crate::event::{Event, Parts};
 
 /// Event type of the `simple` profile.
 pub const SIMPLE_EVENT_TYPE: &str = "flowctl.generated.v1";
@@ -48,7 +46,9 @@ impl Generator {
 
     /// The id of event `seq`; the inverse is [`parse_seq`].
     pub fn event_id(source_id: &str, seq: u64) -> String {
-        format!("{source_id}-{seq:012}")
+        let mut id = String::new();
+        write_event_id(&mut id, source_id, seq);
+        id
     }
 
     /// How many events may go out now, sleeping (never spinning) until some are
@@ -70,6 +70,16 @@ impl Generator {
     }
 }
 
+/// Appends `<source_id>-<seq>`, `seq` zero-padded to 12 digits.
+fn write_event_id(id: &mut String, source_id: &str, seq: u64) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seq);
+    id.push_str(source_id);
+    id.push('-');
+    id.extend(std::iter::repeat_n('0', 12usize.saturating_sub(digits.len())));
+    id.push_str(digits);
+}
+
 /// The sequence number inside a generator event id, if it is one.
 pub fn parse_seq(id: &str) -> Option<u64> {
     id.rsplit_once('-')?.1.parse().ok()
@@ -87,13 +97,26 @@ impl Source for Generator {
         let Some(n) = self.await_permit(want) else { return Ok(true) };
         let timestamp = Event::now_millis();
         out.reserve(n);
+        let mut id = String::with_capacity(self.source_id.len() + 13);
+        let mut data = Vec::new();
         for _ in 0..n {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let id = Self::event_id(&self.source_id, seq);
+            id.clear();
+            write_event_id(&mut id, &self.source_id, seq);
             out.push(match &mut self.profile {
-                Profile::Simple(p) => Event::new(id, SIMPLE_EVENT_TYPE, timestamp, p.data(seq)),
-                Profile::Stellar(p) => Event::new(id, super::stellar::EVENT_TYPE, timestamp, p.transaction()),
+                Profile::Simple(p) => {
+                    data.clear();
+                    p.write_data(seq, &mut data);
+                    Event::from_parts(Parts {
+                        id: &id,
+                        event_type: SIMPLE_EVENT_TYPE,
+                        timestamp,
+                        data: Some(&data),
+                        metadata: Vec::new(),
+                    })
+                }
+                Profile::Stellar(p) => Event::new(&id, super::stellar::EVENT_TYPE, timestamp, p.transaction()),
             });
         }
         if let Some(r) = &mut self.remaining {
@@ -104,40 +127,53 @@ impl Source for Generator {
 }
 
 /// Small events: a sequence number, a user, an amount and padding up to the
-/// configured event size.
+/// configured event size. Their `data` is written as bytes, in the form (and
+/// key order) `serde_json` gives the same object: generating must not cost
+/// more than what the engine does with an event.
 struct SimpleProfile {
     rng: SplitMix64,
-    /// Shared by all events; cloning it is one allocation and a memcpy.
+    /// The padding, letters only, so it needs no escaping.
     payload: String,
 }
 
 impl SimpleProfile {
     fn new(source_id: &str, config: &GeneratorConfig) -> Self {
         let mut profile = Self { rng: SplitMix64::new(config.seed), payload: String::new() };
-        let sample = Event::new(
-            Generator::event_id(source_id, 0),
-            SIMPLE_EVENT_TYPE,
-            Event::now_millis(),
-            profile.data_with(0, 0, 100_000),
-        );
-        let padding = config.event_size.saturating_sub(sample.to_json().len());
+        let mut data = Vec::new();
+        profile.write_data_with(0, 0, 100_000, &mut data);
+        let sample = Event::from_parts(Parts {
+            id: &Generator::event_id(source_id, 0),
+            event_type: SIMPLE_EVENT_TYPE,
+            timestamp: Event::now_millis(),
+            data: Some(&data),
+            metadata: Vec::new(),
+        });
+        let padding = config.event_size.saturating_sub(sample.as_json().len());
         profile.payload = (b'a'..=b'z').cycle().take(padding).map(char::from).collect();
         profile
     }
 
-    fn data(&mut self, seq: u64) -> Value {
+    fn write_data(&mut self, seq: u64, out: &mut Vec<u8>) {
         let user = self.rng.below(10_000);
         let cents = self.rng.range(1, 999_999);
-        self.data_with(seq, user, cents)
+        self.write_data_with(seq, user, cents, out);
     }
 
-    fn data_with(&self, seq: u64, user: u64, cents: u64) -> Value {
-        let mut data = Map::new();
-        data.insert("seq".into(), seq.into());
-        data.insert("user".into(), format!("user-{user:04}").into());
-        data.insert("amount".into(), (cents as f64 / 100.0).into());
-        data.insert("payload".into(), self.payload.clone().into());
-        Value::Object(data)
+    /// `{"amount":..,"payload":"..","seq":..,"user":"user-NNNN"}`.
+    fn write_data_with(&self, seq: u64, user: u64, cents: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"amount\":");
+        // Writing a finite f64 into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &(cents as f64 / 100.0));
+        out.extend_from_slice(b",\"payload\":\"");
+        out.extend_from_slice(self.payload.as_bytes());
+        out.extend_from_slice(b"\",\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        out.extend_from_slice(b",\"user\":\"user-");
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(user);
+        out.extend(std::iter::repeat_n(b'0', 4usize.saturating_sub(digits.len())));
+        out.extend_from_slice(digits.as_bytes());
+        out.extend_from_slice(b"\"}");
     }
 }
 
@@ -219,6 +255,21 @@ mod tests {
                 assert!(len <= size.max(170) + 16 && len + 16 >= size, "size {size}: event is {len} bytes");
             }
         }
+    }
+
+    #[test]
+    fn simple_data_is_what_serde_json_writes_for_the_same_object() {
+        let profile = SimpleProfile { rng: SplitMix64::new(1), payload: "abc".into() };
+        for (seq, user, cents) in [(0, 0, 1), (7, 42, 100_000), (123_456, 9_999, 999_999)] {
+            let mut written = Vec::new();
+            profile.write_data_with(seq, user, cents, &mut written);
+            let expected = serde_json::json!({
+                "seq": seq, "user": format!("user-{user:04}"), "amount": cents as f64 / 100.0, "payload": "abc",
+            });
+            assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&expected).unwrap());
+        }
+        assert_eq!(Generator::event_id("gen", 42), "gen-000000000042");
+        assert_eq!(Generator::event_id("g", 1_234_567_890_123), "g-1234567890123");
     }
 
     #[test]
