@@ -51,8 +51,7 @@ pub fn parse_event_output(bytes: &[u8], input: &Event, finish: Finish<'_>) -> Re
     if trimmed == input.as_json() {
         return Ok(Ok(vec![unchanged(input, finish.version)]));
     }
-    let raw: &RawValue = serde_json::from_slice(trimmed).map_err(malformed)?;
-    parse_entry(raw, input, finish)
+    parse_entry(trimmed, input, finish)
 }
 
 /// Parses `process_batch` output: exactly one entry per input event.
@@ -132,8 +131,13 @@ impl<'a> Cursor<'a> {
             self.pos += 2;
             return Ok(Ok(Vec::new()));
         }
-        let raw = self.raw_value()?;
-        parse_entry(raw, input, finish)
+        // Found by its brackets alone, then checked by the one parse of it.
+        let Some(end) = value_end(self.bytes, self.pos) else {
+            return Err(ProcessError::MalformedOutput(format!("unterminated entry at byte {}", self.pos)));
+        };
+        let entry = &self.bytes[self.pos..end];
+        self.pos = end;
+        parse_entry(entry, input, finish)
     }
 
     /// The next JSON value, checked, as it is.
@@ -150,6 +154,44 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Where the JSON value starting at `from` ends, found by its brackets and
+/// strings alone (a fraction of a validating scan's cost): the value's own
+/// parse checks it. `None` when the output ends first.
+fn value_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = from;
+    loop {
+        match *bytes.get(at)? {
+            b'"' => at = string_end(bytes, at + 1)?,
+            b'{' | b'[' => {
+                depth += 1;
+                at += 1;
+            }
+            b'}' | b']' if depth > 0 => {
+                depth -= 1;
+                at += 1;
+            }
+            // A scalar ends where what may follow an entry begins.
+            b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t' if depth == 0 => return Some(at),
+            _ => at += 1,
+        }
+        if depth == 0 && at > from && matches!(bytes[at - 1], b'"' | b'}' | b']') {
+            return Some(at);
+        }
+    }
+}
+
+/// Just past the quote that closes the string whose text starts at `from`.
+fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let found = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+        match bytes[found] {
+            b'"' => return Some(found + 1),
+            _ => from = found + 2,
+        }
+    }
+}
+
 /// Whether a value that ends here is followed by what may follow an entry.
 fn ends_value(rest: &[u8]) -> bool {
     matches!(rest.iter().find(|b| !b.is_ascii_whitespace()), Some(b',' | b']'))
@@ -159,10 +201,11 @@ fn malformed(e: serde_json::Error) -> ProcessError {
     ProcessError::MalformedOutput(e.to_string())
 }
 
-/// Parses one entry that is not its input unchanged.
-fn parse_entry(raw: &RawValue, input: &Event, finish: Finish<'_>) -> Result<Entry, ProcessError> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+/// Parses one entry that is not its input unchanged: exactly one JSON value.
+fn parse_entry(entry: &[u8], input: &Event, finish: Finish<'_>) -> Result<Entry, ProcessError> {
+    let mut de = serde_json::Deserializer::from_slice(entry);
     let outs = EntrySeed { max_outputs: finish.max_outputs }.deserialize(&mut de).map_err(malformed)?;
+    de.end().map_err(malformed)?;
     Ok(outs.map(|outs| outs.into_iter().map(|out| complete(out, input, finish.version)).collect()))
 }
 
@@ -331,6 +374,25 @@ mod tests {
         }
         let out = parse_event_output(b" [] ", &tagged, FINISH).unwrap().unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_entry_ends_where_its_brackets_close_whatever_its_strings_hold() {
+        let cases: [(&[u8], usize); 7] = [
+            (br#"{"a":"}]\"{","b":[1,{"c":"]"}]},"#, 31),
+            (br#"[{"x":1},{"y":"\\"}] ]"#, 20),
+            (br#""\"",1"#, 4),
+            (b"123,", 3),
+            (b"null]", 4),
+            (b"-1.5e3 ,", 6),
+            (b"[] ,", 2),
+        ];
+        for (text, end) in cases {
+            assert_eq!(value_end(text, 0), Some(end), "{}", String::from_utf8_lossy(text));
+            assert!(serde_json::from_slice::<serde_json::Value>(&text[..end]).is_ok());
+        }
+        assert_eq!(value_end(br#"{"a":"never closed}"#, 0), None);
+        assert_eq!(value_end(b"[[1]", 0), None);
     }
 
     #[test]
