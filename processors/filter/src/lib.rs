@@ -10,7 +10,7 @@
 //! back to comparing strings. `in` takes a list as `value`.
 //!
 //! The module reads each event's JSON once for the one field it tests
-//! ([`read`]) and writes a kept event as the input's own bytes, unchanged (so
+//! ([`read`]), in the SDK's one pass over a batch, and writes a kept event as the input's own bytes, unchanged (so
 //! the host can tell it is unchanged by comparing them); a dropped event's
 //! entry is `[]`. [`Processor::process`] gives the same answers on parsed
 //! events.
@@ -19,7 +19,7 @@ mod read;
 
 use std::cmp::Ordering;
 
-use flowctl_sdk::{Error, Event, Input, Output, Processor, Result, Value};
+use flowctl_sdk::{BatchOutput, Error, Event, Input, Output, Processor, Result, Value};
 use serde::Deserialize;
 
 use read::Path;
@@ -88,10 +88,27 @@ impl Processor for Filter {
     }
 
     fn process_json(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let actual = read::value_at(input, &self.path).map_err(|e| Error::new(format!("input event: {e}")))?;
+        let actual = read::value_at(input, &self.path).map_err(input_error)?;
         out.extend_from_slice(if self.matches(actual.as_ref()) { input } else { b"[]" });
         Ok(())
     }
+
+    /// The SDK's one pass over the batch, reading each event's tested value
+    /// as it goes (rather than finding each event, then parsing it again).
+    fn process_batch_json(&mut self, batch: &[u8], out: &mut Vec<u8>) -> Result<BatchOutput> {
+        read::with_tested_path(&self.path, || {
+            flowctl_sdk::batch::each::<read::Tested, _>(batch, out, |tested, text, out| {
+                let read::Tested(actual) = tested.map_err(input_error)?;
+                out.extend_from_slice(if self.matches(actual.as_ref()) { text.as_bytes() } else { b"[]" });
+                Ok(())
+            })
+        })?;
+        Ok(BatchOutput::Written)
+    }
+}
+
+fn input_error(err: serde_json::Error) -> Error {
+    Error::new(format!("input event: {err}"))
 }
 
 impl Filter {

@@ -51,6 +51,30 @@ pub fn value_at(json: &[u8], path: &Path) -> Result<Option<Value>, serde_json::E
     Ok(found)
 }
 
+/// The value at the path [`with_tested_path`] set, read from one event as
+/// part of a batch: `flowctl_sdk::batch::each` takes a `Deserialize` type,
+/// not a seed, and this lets it hand the filter each event's tested value
+/// and text from its one pass over the batch, so an event is parsed once.
+pub struct Tested(pub Option<Value>);
+
+thread_local! {
+    /// The path [`Tested`] reads. A module instance runs on one thread.
+    static TESTED_PATH: std::cell::RefCell<Path> = const { std::cell::RefCell::new(Path::Nowhere) };
+}
+
+/// Runs `f` with `path` as the one [`Tested`] reads.
+pub fn with_tested_path<R>(path: &Path, f: impl FnOnce() -> R) -> R {
+    TESTED_PATH.with(|tested| tested.replace(path.clone()));
+    f()
+}
+
+impl<'de> Deserialize<'de> for Tested {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let path = TESTED_PATH.with(|tested| tested.borrow().clone());
+        EventSeed(&path).deserialize(d).map(Tested)
+    }
+}
+
 /// A string, borrowed from the input unless it had escapes.
 struct Text<'de>(Cow<'de, str>);
 

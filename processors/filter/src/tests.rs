@@ -158,6 +158,18 @@ fn the_json_path_agrees_with_process() {
                 assert_eq!(json_keeps(&mut f, text.as_bytes()), typed, "{config} on {text}");
                 kept += usize::from(typed == Ok(true));
             }
+            // The batch path (one pass, each event read once) gives each event the same entry.
+            let entries: Vec<String> = events
+                .iter()
+                .map(|text| match json_keeps(&mut f, text.as_bytes()) {
+                    Ok(true) => text.to_string(),
+                    Ok(false) => "[]".to_string(),
+                    Err(reason) => json!({ "error": reason }).to_string(),
+                })
+                .collect();
+            let mut out = Vec::new();
+            f.process_batch_json(format!("[{}]", events.join(",")).as_bytes(), &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("[{}]", entries.join(",")), "{config}");
         }
     }
     assert!(kept > 100, "the cases keep some events ({kept})");
