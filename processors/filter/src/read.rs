@@ -70,8 +70,7 @@ pub fn with_tested_path<R>(path: &Path, f: impl FnOnce() -> R) -> R {
 
 impl<'de> Deserialize<'de> for Tested {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let path = TESTED_PATH.with(|tested| tested.borrow().clone());
-        EventSeed(&path).deserialize(d).map(Tested)
+        TESTED_PATH.with(|tested| EventSeed(&tested.borrow()).deserialize(d)).map(Tested)
     }
 }
 
