@@ -1,6 +1,7 @@
 //! Writing an event's canonical JSON from its parts, recording where each
 //! header field lands so that reading it later needs no parse.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -65,42 +66,77 @@ pub fn compose(parts: Parts<'_>) -> Event {
 
 /// `event` with `key` set to `value`, by editing its metadata object in place
 /// (the last field, so no other span moves): the version tag every output
-/// gets costs a copy, not a rewrite. `None` when escapes make a plain byte
-/// search unsafe; the caller then rewrites the event.
+/// gets costs a copy, not a rewrite. `None` when the object is not in the
+/// form `compose` writes (compact, keys sorted and unique, no escapes) or
+/// the pair would need escapes; the caller then rewrites the event, which
+/// puts it in that form.
 pub fn splice_metadata(event: &Event, key: &str, value: &str) -> Option<Event> {
-    let meta = event.metadata;
-    let object = meta.get(&event.json);
-    if needs_escape(key) || needs_escape(value) || memchr::memchr(b'\\', object).is_some() {
+    if needs_escape(key) || needs_escape(value) {
         return None;
     }
-    // Without escapes every quote delimits a string, so `"key":"` can only be that key.
-    let pattern = [b"\"", key.as_bytes(), b"\":\""].concat();
+    let meta = event.metadata;
     let base = meta.start as usize;
-    let mut json = Vec::with_capacity(event.json.len() + pattern.len() + value.len() + 2);
-    let cut = match memchr::memmem::find(object, &pattern) {
-        Some(found) => {
-            let start = found + pattern.len();
-            let len = memchr::memchr(b'"', &object[start..])?;
-            json.extend_from_slice(&event.json[..base + start]);
-            json.extend_from_slice(value.as_bytes());
-            base + start..base + start + len
-        }
-        None => {
-            let close = base + object.len() - 1;
-            json.extend_from_slice(&event.json[..close]);
-            if object.len() > 2 {
-                json.push(b',');
-            }
-            json.extend_from_slice(&pattern);
-            json.extend_from_slice(value.as_bytes());
-            json.push(b'"');
-            close..close
+    let (cut, pair) = match metadata_slot(meta.get(&event.json), key.as_bytes())? {
+        Slot::Value(value_at) => (value_at, value.as_bytes().to_vec()),
+        Slot::Before(at) => (at..at, [b"\"", key.as_bytes(), b"\":\"", value.as_bytes(), b"\","].concat()),
+        Slot::After(at, first) => {
+            let comma: &[u8] = if first { b"" } else { b"," };
+            (at..at, [comma, b"\"", key.as_bytes(), b"\":\"", value.as_bytes(), b"\""].concat())
         }
     };
-    json.extend_from_slice(&event.json[cut.end..]);
+    let (from, to) = (base + cut.start, base + cut.end);
+    let mut json = Vec::with_capacity(event.json.len() + pair.len());
+    json.extend_from_slice(&event.json[..from]);
+    json.extend_from_slice(&pair);
+    json.extend_from_slice(&event.json[to..]);
     let metadata = Span::new(base, json.len() - (event.json.len() - meta.end as usize));
     let (id, event_type) = (event.id.clone(), event.event_type.clone());
     Some(Event { json: Bytes::from(json), id, event_type, timestamp: event.timestamp, data: event.data, metadata })
+}
+
+/// Where a key is, or goes, in a metadata object.
+enum Slot {
+    /// The key is there; its value's text (between the quotes) is here.
+    Value(std::ops::Range<usize>),
+    /// The key goes before the pair starting here.
+    Before(usize),
+    /// The key goes at the closing brace here; `true` when the object is empty.
+    After(usize, bool),
+}
+
+/// Where `key` is or goes in `object`, when `object` is written compactly
+/// with sorted, unique keys and no escapes (then every quote delimits a
+/// string); `None` for any other form.
+fn metadata_slot(object: &[u8], key: &[u8]) -> Option<Slot> {
+    if memchr::memchr(b'\\', object).is_some() || object.first() != Some(&b'{') {
+        return None;
+    }
+    let mut slot = None;
+    let mut previous: Option<&[u8]> = None;
+    let mut at = 1;
+    while object.get(at) == Some(&b'"') {
+        let key_end = at + 1 + memchr::memchr(b'"', object.get(at + 1..)?)?;
+        let this = &object[at + 1..key_end];
+        if previous.is_some_and(|p| p >= this) || object.get(key_end + 1..key_end + 3)? != b":\"" {
+            return None;
+        }
+        let value_start = key_end + 3;
+        let value_end = value_start + memchr::memchr(b'"', object.get(value_start..)?)?;
+        match (this.cmp(key), &slot) {
+            (Ordering::Equal, _) => slot = Some(Slot::Value(value_start..value_end)),
+            (Ordering::Greater, None) => slot = Some(Slot::Before(at)),
+            _ => {}
+        }
+        previous = Some(this);
+        at = value_end + 1;
+        if object.get(at) == Some(&b',') {
+            at += 1;
+        }
+    }
+    if at + 1 != object.len() || object[at] != b'}' || object[at - 1] == b',' {
+        return None;
+    }
+    Some(slot.unwrap_or(Slot::After(at, previous.is_none())))
 }
 
 fn needs_escape(text: &str) -> bool {
@@ -188,6 +224,17 @@ mod tests {
         let empty = compose(parts(b"1", Vec::new()));
         assert_eq!(splice_metadata(&empty, "k", "v").unwrap().metadata_json(), br#"{"k":"v"}"#);
         assert!(splice_metadata(&empty, "k", "quote\"").is_none(), "escapes take the rewrite");
+        // A new key goes where a rewrite would put it, keeping the keys sorted.
+        let middle = splice_metadata(&base, "m", "v").unwrap();
+        assert_eq!(middle.metadata_json(), br#"{"a":"1","m":"v","z":"2"}"#);
+        assert_eq!(splice_metadata(&base, "0", "v").unwrap().metadata_json(), br#"{"0":"v","a":"1","z":"2"}"#);
+        // Another form (spaces, unsorted or repeated keys) is left to the rewrite.
+        for object in [r#"{"a": "1"}"#, r#"{"z":"1","a":"2"}"#, r#"{"a":"1","a":"2"}"#, r#"{"a":"1" }"#] {
+            let json = format!(r#"{{"id":"e","type":"t","timestamp":1,"data":1,"metadata":{object}}}"#);
+            let event = Event::from_json(json.as_bytes()).unwrap();
+            assert!(splice_metadata(&event, "a", "v").is_none(), "{object}");
+            assert_eq!(event.with_metadata("a", "v").metadata_get("a").as_deref(), Some("v"));
+        }
         let tricky = compose(parts(b"1", vec![("x".into(), "a".into()), ("a".into(), "x".into())]));
         assert_eq!(splice_metadata(&tricky, "a", "y").unwrap().metadata_map()["x"], "a");
         assert_eq!(splice_metadata(&tricky, "a", "y").unwrap().metadata_map()["a"], "y");
