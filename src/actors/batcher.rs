@@ -73,21 +73,22 @@ impl Batcher {
         Job::Batch { seq, events }
     }
 
-    /// Cuts every full batch out of `pending`, moving each event once.
+    /// Cuts every full batch out of `pending`. The batches are split off its
+    /// end, so each event moves at most once and the first batch (the whole
+    /// vector, when sources poll in batch-size steps) not at all.
     fn full_batches(&mut self) -> Vec<Job> {
         let count = self.pending.len() / self.batch_size;
         if count == 0 {
             return Vec::new();
         }
-        if self.pending.len() == self.batch_size {
-            // The usual case when sources poll in batch-size steps: the whole vector is the batch.
-            let batch = std::mem::take(&mut self.pending);
-            return vec![self.close(batch)];
+        let mut full = std::mem::take(&mut self.pending);
+        self.pending = full.split_off(count * self.batch_size);
+        let mut batches = Vec::with_capacity(count);
+        while full.len() > self.batch_size {
+            batches.push(full.split_off(full.len() - self.batch_size));
         }
-        let mut events = std::mem::take(&mut self.pending).into_iter();
-        let batches: Vec<Vec<Event>> = (0..count).map(|_| events.by_ref().take(self.batch_size).collect()).collect();
-        self.pending = events.collect();
-        batches.into_iter().map(|b| self.close(b)).collect()
+        batches.push(full);
+        batches.into_iter().rev().map(|b| self.close(b)).collect()
     }
 
     /// Sends jobs in order, taking no other message until the pool accepted them.
