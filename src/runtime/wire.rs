@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::error::ProcessError;
 use crate::event::{metadata_pairs, Envelope, Event, Parts, Str, MODULE_VERSION_KEY};
@@ -64,7 +63,7 @@ pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) ->
         loop {
             match inputs.get(found) {
                 Some(input) => entries.push(cursor.entry(input, finish)?),
-                None => drop(cursor.raw_value()?),
+                None => drop(cursor.next_value()?),
             }
             found += 1;
             if cursor.eat(b']') {
@@ -131,26 +130,18 @@ impl<'a> Cursor<'a> {
             self.pos += 2;
             return Ok(Ok(Vec::new()));
         }
-        // Found by its brackets alone, then checked by the one parse of it.
+        parse_entry(self.next_value()?, input, finish)
+    }
+
+    /// The next value's text, found by its brackets alone: the one parse of
+    /// an entry checks it.
+    fn next_value(&mut self) -> Result<&'a [u8], ProcessError> {
         let Some(end) = value_end(self.bytes, self.pos) else {
             return Err(ProcessError::MalformedOutput(format!("unterminated entry at byte {}", self.pos)));
         };
-        let entry = &self.bytes[self.pos..end];
+        let value = &self.bytes[self.pos..end];
         self.pos = end;
-        parse_entry(entry, input, finish)
-    }
-
-    /// The next JSON value, checked, as it is.
-    fn raw_value(&mut self) -> Result<&'a RawValue, ProcessError> {
-        let mut values = serde_json::Deserializer::from_slice(&self.bytes[self.pos..]).into_iter::<&RawValue>();
-        match values.next() {
-            Some(Ok(raw)) => {
-                self.pos += values.byte_offset();
-                Ok(raw)
-            }
-            Some(Err(e)) => Err(malformed(e)),
-            None => Err(ProcessError::MalformedOutput("unexpected end of output".into())),
-        }
+        Ok(value)
     }
 }
 
