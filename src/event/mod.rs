@@ -237,13 +237,6 @@ impl Event {
         self.rebuild(metadata)
     }
 
-    /// This event without the metadata keys `drop` matches (new bytes).
-    pub fn without_metadata(&self, drop: impl Fn(&str) -> bool) -> Event {
-        let mut metadata = self.metadata();
-        metadata.retain(|(k, _)| !drop(k));
-        self.rebuild(metadata)
-    }
-
     /// The same id, type, timestamp and data with other metadata.
     fn rebuild(&self, metadata: Pairs<'_>) -> Event {
         Self::from_parts(Parts {
