@@ -23,6 +23,7 @@ pub mod config;
 pub mod connectors;
 pub mod event;
 pub mod grpc;
+pub mod progress;
 pub mod reload;
 pub mod runtime;
 pub mod secret_file;

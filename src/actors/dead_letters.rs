@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use crossbeam_channel::RecvTimeoutError;
@@ -14,6 +15,7 @@ use super::messages::DeadLetters;
 use super::sink::{ThreadDone, IDLE_FLUSH};
 use super::stats::{ConnectorCounters, InFlight};
 use crate::connectors::{DeadLetter, DeadLetterWriter};
+use crate::progress::Unflushed;
 
 pub struct DeadLetterActor {
     bridge: ThreadBridge<Vec<DeadLetter>>,
@@ -31,6 +33,7 @@ impl DeadLetterActor {
         capacity: usize,
         counters: Arc<ConnectorCounters>,
         in_flight: InFlight,
+        flush_every: Duration,
     ) -> std::io::Result<(DeadLetterActor, ThreadDone)> {
         let (bridge, rx) = thread_bridge::<Vec<DeadLetter>>(capacity);
         let (done_tx, done_rx) = oneshot::channel();
@@ -38,29 +41,46 @@ impl DeadLetterActor {
         std::thread::Builder::new().name("dead-letters".into()).spawn(move || {
             let mut result = Ok(());
             let mut dirty = false;
+            // Letters' tickets: their events are finished once the letters are flushed.
+            let mut unflushed = Unflushed::default();
+            let flush = |writer: &mut DeadLetterWriter, unflushed: &mut Unflushed| {
+                let flushed = writer.flush().map_err(|e| e.to_string());
+                match &flushed {
+                    Ok(()) => unflushed.flushed(),
+                    Err(err) => {
+                        tracing::error!("cannot flush dead letters: {err}");
+                        unflushed.lost(&format!("dead letters not flushed: {err}"));
+                    }
+                }
+                flushed
+            };
             loop {
                 match rx.recv_timeout(IDLE_FLUSH) {
                     Ok((letters, _permit)) => {
+                        unflushed.hold(letters.iter().map(|l| l.event.ticket()));
                         if let Err(err) = writer.write(&letters) {
                             tracing::error!("cannot write {} dead letters: {err}", letters.len());
+                            unflushed.lost(&format!("dead letters not written: {err}"));
                             result = Err(err.to_string());
                         } else {
                             counters.events.fetch_add(letters.len() as u64, Relaxed);
                         }
                         thread_in_flight.sub(letters.len());
                         dirty = true;
+                        if unflushed.due(flush_every) {
+                            let _ = flush(&mut writer, &mut unflushed);
+                            dirty = false;
+                        }
                     }
                     Err(RecvTimeoutError::Timeout) if dirty => {
-                        if let Err(err) = writer.flush() {
-                            tracing::error!("cannot flush dead letters: {err}");
-                        }
+                        let _ = flush(&mut writer, &mut unflushed);
                         dirty = false;
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
-            let flushed = writer.flush().map_err(|e| e.to_string());
+            let flushed = flush(&mut writer, &mut unflushed);
             let _ = done_tx.send(result.and(flushed));
         })?;
         Ok((DeadLetterActor { bridge, in_flight }, done_rx))
@@ -80,6 +100,9 @@ impl Handler<DeadLetters> for DeadLetterActor {
         let send = async move {
             if let Err(letters) = send.await {
                 tracing::error!(lost = letters.len(), "dead-letter writer is gone");
+                if let Some(ticket) = letters.iter().find_map(|l| l.event.ticket()) {
+                    ticket.poison("the dead-letter writer stopped before writing some letters");
+                }
                 in_flight.sub(letters.len());
             }
         };

@@ -16,4 +16,6 @@ pub enum EngineError {
     NoVersions { processor: String },
     #[error("cannot start the pipeline: {0}")]
     Start(String),
+    #[error(transparent)]
+    Progress(#[from] crate::progress::ResumeError),
 }

@@ -17,6 +17,8 @@ use super::dead_letters::DeadLetterActor;
 use super::messages::{DeadLetters, Flow, SharedBatch};
 use super::stats::{ConnectorCounters, InFlight};
 use crate::connectors::Sink;
+use crate::event::Event;
+use crate::progress::Unflushed;
 use crate::telemetry::{names, Health};
 
 /// How long a sink thread waits for more events before flushing what it wrote.
@@ -69,6 +71,9 @@ impl Failures {
                 }
                 Err(SendError::Closed(back)) => {
                     tracing::error!(component = %id, lost = back.0.len(), "dead letters closed before a sink's failures reached them");
+                    if let Some(ticket) = back.0.iter().find_map(|l| l.event.ticket()) {
+                        ticket.poison("dead letters closed before a sink's failures reached them");
+                    }
                     self.in_flight.sub(back.0.len());
                     return;
                 }
@@ -90,6 +95,9 @@ pub struct SinkThread {
     pub health: Health,
     /// Where the events the sink gives up on go (`Sink::take_failures`).
     pub dead_letters: Addr<DeadLetterActor>,
+    /// Longest written events wait for a flush while their source progress
+    /// is tracked (a busy sink is never idle long enough to flush on its own).
+    pub flush_every: Duration,
 }
 
 /// Starts the sink's thread; `done` receives its final flush result.
@@ -97,7 +105,7 @@ pub fn spawn_sink_thread(
     thread: SinkThread,
     sink: Box<dyn Sink>,
 ) -> std::io::Result<(ThreadBridge<SharedBatch>, ThreadDone)> {
-    let SinkThread { id, pipeline, capacity, counters, in_flight, health, dead_letters } = thread;
+    let SinkThread { id, pipeline, capacity, counters, in_flight, health, dead_letters, flush_every } = thread;
     let pipeline = pipeline.as_ref();
     let (bridge, rx) = thread_bridge(capacity);
     let (done_tx, done_rx) = oneshot::channel();
@@ -113,7 +121,9 @@ pub fn spawn_sink_thread(
     };
     let failures = Failures { dead_letters, in_flight: in_flight.clone() };
     std::thread::Builder::new().name(format!("sink-{id}")).spawn(move || {
-        let result = drive_sink(&id, sink, &rx, &counters, &in_flight, &m, &failures);
+        let driver =
+            Driver { id: &id, counters: &counters, in_flight: &in_flight, m: &m, failures: &failures, flush_every };
+        let result = driver.run(sink, &rx);
         if let Err(err) = &result {
             health.set_down(&id, format!("sink failed: {err}"));
         }
@@ -122,67 +132,91 @@ pub fn spawn_sink_thread(
     Ok((bridge, done_rx))
 }
 
-fn drive_sink(
-    id: &str,
-    mut sink: Box<dyn Sink>,
-    rx: &ThreadReceiver<SharedBatch>,
-    counters: &ConnectorCounters,
-    in_flight: &InFlight,
-    m: &SinkMetrics,
-    failures: &Failures,
-) -> Result<(), String> {
-    let mut dirty = false;
-    let mut failed: Option<String> = None;
-    let mut bytes_seen = 0;
-    loop {
-        match rx.recv_timeout(IDLE_FLUSH) {
-            Ok((events, _permit)) => {
-                let n = events.len() as u64;
-                m.received.increment(n);
-                m.queued.decrement(n as f64);
-                if failed.is_none() {
-                    match sink.write(&events) {
-                        Ok(()) => {
-                            counters.events.fetch_add(n, Relaxed);
-                            m.emitted.increment(n);
-                            dirty = true;
-                        }
-                        Err(err) => {
-                            tracing::error!(component = %id, "sink failed; further events are counted as lost: {err}");
-                            failed = Some(err.to_string());
+/// What the sink thread's loop works with.
+struct Driver<'a> {
+    id: &'a str,
+    counters: &'a ConnectorCounters,
+    in_flight: &'a InFlight,
+    m: &'a SinkMetrics,
+    failures: &'a Failures,
+    flush_every: Duration,
+}
+
+impl Driver<'_> {
+    fn run(&self, mut sink: Box<dyn Sink>, rx: &ThreadReceiver<SharedBatch>) -> Result<(), String> {
+        let (id, m) = (self.id, self.m);
+        let mut dirty = false;
+        let mut failed: Option<String> = None;
+        let mut bytes_seen = 0;
+        // Written events' tickets: finished only once the flush made them durable.
+        let mut unflushed = Unflushed::default();
+        loop {
+            match rx.recv_timeout(IDLE_FLUSH) {
+                Ok((events, _permit)) => {
+                    let n = events.len() as u64;
+                    m.received.increment(n);
+                    m.queued.decrement(n as f64);
+                    if failed.is_none() {
+                        match sink.write(&events) {
+                            Ok(()) => {
+                                self.counters.events.fetch_add(n, Relaxed);
+                                m.emitted.increment(n);
+                                unflushed.hold(events.iter().map(Event::ticket));
+                                dirty = true;
+                            }
+                            Err(err) => {
+                                tracing::error!(component = %id, "sink failed; further events are counted as lost: {err}");
+                                failed = Some(err.to_string());
+                            }
                         }
                     }
-                }
-                if failed.is_some() {
-                    counters.rejected.fetch_add(n, Relaxed);
-                    m.lost.increment(n);
-                }
-                if let Some(total) = sink.bytes_written() {
-                    m.bytes_out.increment(total.saturating_sub(bytes_seen));
-                    bytes_seen = total;
-                }
-                in_flight.sub(events.len());
-                failures.drain(id, sink.as_mut(), m);
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if dirty && failed.is_none() {
-                    if let Err(err) = sink.flush() {
-                        tracing::error!(component = %id, "sink flush failed: {err}");
-                        failed = Some(err.to_string());
+                    if let Some(err) = &failed {
+                        self.counters.rejected.fetch_add(n, Relaxed);
+                        m.lost.increment(n);
+                        unflushed.hold(events.iter().map(Event::ticket));
+                        unflushed.lost(&format!("sink {id} failed: {err}"));
                     }
-                    dirty = false;
+                    if let Some(total) = sink.bytes_written() {
+                        m.bytes_out.increment(total.saturating_sub(bytes_seen));
+                        bytes_seen = total;
+                    }
+                    self.in_flight.sub(events.len());
+                    if dirty && failed.is_none() && unflushed.due(self.flush_every) {
+                        failed = self.flush(sink.as_mut(), &mut unflushed).err();
+                        dirty = false;
+                    }
+                    self.failures.drain(id, sink.as_mut(), m);
                 }
-                failures.drain(id, sink.as_mut(), m);
+                Err(RecvTimeoutError::Timeout) => {
+                    if dirty && failed.is_none() {
+                        failed = self.flush(sink.as_mut(), &mut unflushed).err();
+                        dirty = false;
+                    }
+                    self.failures.drain(id, sink.as_mut(), m);
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
             }
-            Err(RecvTimeoutError::Disconnected) => break,
         }
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        self.flush(sink.as_mut(), &mut unflushed)
     }
-    if let Some(err) = failed {
-        return Err(err);
+
+    /// Flushes; what the flush covered is finished, or lost if it failed.
+    fn flush(&self, sink: &mut dyn Sink, unflushed: &mut Unflushed) -> Result<(), String> {
+        let flushed = sink.flush().map_err(|e| e.to_string());
+        // Failures the flush turned up go to the dead letters before the tickets are let go.
+        self.failures.drain(self.id, sink, self.m);
+        match &flushed {
+            Ok(()) => unflushed.flushed(),
+            Err(err) => {
+                tracing::error!(component = %self.id, "sink flush failed: {err}");
+                unflushed.lost(&format!("sink {} failed to flush: {err}", self.id));
+            }
+        }
+        flushed
     }
-    let flushed = sink.flush().map_err(|e| e.to_string());
-    failures.drain(id, sink.as_mut(), m);
-    flushed
 }
 
 /// Takes a sink's inputs and hands them to its thread.
@@ -212,6 +246,9 @@ impl Handler<Flow> for SinkActor {
                 let send = async move {
                     if let Err(events) = send.await {
                         tracing::error!(component = %id, lost = events.len(), "sink thread is gone");
+                        if let Some(ticket) = events.iter().find_map(Event::ticket) {
+                            ticket.poison(&format!("sink {id} stopped before writing {} events", events.len()));
+                        }
                         in_flight.sub(events.len());
                         queued.decrement(events.len() as f64);
                     }

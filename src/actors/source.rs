@@ -16,6 +16,7 @@ use super::messages::{DeadLetters, Flow};
 use super::stats::{ConnectorCounters, InFlight};
 use crate::connectors::{DeadLetter, Source};
 use crate::event::Event;
+use crate::progress::SourceProgress;
 use crate::telemetry::names;
 
 /// What the source thread hands to its actor.
@@ -34,6 +35,8 @@ pub struct SourceThread {
     pub stop: Arc<AtomicBool>,
     pub counters: Arc<ConnectorCounters>,
     pub in_flight: InFlight,
+    /// Tracks which polls are finished, for sources whose position is saved.
+    pub progress: Option<Arc<SourceProgress>>,
 }
 
 impl SourceThread {
@@ -66,8 +69,22 @@ impl SourceThread {
                 counter.increment(total.saturating_sub(bytes_seen));
                 bytes_seen = total;
             }
-            let rejects: Vec<DeadLetter> =
-                source.take_rejects().into_iter().map(|r| r.into_dead_letter(&self.id)).collect();
+            // Everything this poll produced holds its ticket: the poll is
+            // finished when all of it is (events, their outputs, dead letters).
+            let ticket = self.progress.as_ref().zip(source.position()).map(|(p, at)| p.open(at));
+            let rejects: Vec<DeadLetter> = source
+                .take_rejects()
+                .into_iter()
+                .map(|r| {
+                    let mut letter = r.into_dead_letter(&self.id);
+                    letter.event.set_ticket(ticket.clone());
+                    letter
+                })
+                .collect();
+            if ticket.is_some() {
+                out.iter_mut().for_each(|e| e.set_ticket(ticket.clone()));
+            }
+            drop(ticket);
             if !rejects.is_empty() {
                 rejected.increment(rejects.len() as u64);
                 self.counters.rejected.fetch_add(rejects.len() as u64, Relaxed);

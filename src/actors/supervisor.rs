@@ -29,6 +29,7 @@ use crate::admin::{Control, ProcessorControl};
 use crate::config::{Pipeline, ProcessorKind};
 use crate::connectors::{self, DeadLetterWriter, Sink, Source};
 use crate::grpc::processor::GrpcStage;
+use crate::progress::{resume_sources, Checkpointer, Resumed, SourceProgress};
 use crate::reload::{ReloadTarget, Reloader};
 use crate::runtime::Runtime;
 use crate::telemetry::Health;
@@ -37,6 +38,12 @@ use crate::telemetry::Health;
 const MIN_SOURCE_BATCH: usize = 256;
 /// How long the dead letters may take to flush after the grace period expired.
 const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(2);
+
+/// Longest a writer holds finished-but-unflushed events: half a checkpoint
+/// interval, so each checkpoint sees what was written before the last one.
+fn flush_every(checkpoint_interval: Duration) -> Duration {
+    (checkpoint_interval / 2).max(Duration::from_millis(5))
+}
 
 /// Everything that must exist before the first actor starts.
 struct Prepared {
@@ -59,6 +66,8 @@ pub struct EngineOptions {
     pub sinks: HashMap<String, Box<dyn Sink>>,
     /// Where the processors register for the admin API (traffic, rollback, status).
     pub control: Control,
+    /// Ignore saved source positions (`flowctl run --from-start`); new ones are still saved.
+    pub from_start: bool,
 }
 
 /// Loads modules and opens connectors. Blocking (compiles WASM, opens files).
@@ -68,7 +77,8 @@ fn prepare(
     control: &Control,
     mut given_sources: HashMap<String, Box<dyn Source>>,
     mut given_sinks: HashMap<String, Box<dyn Sink>>,
-) -> Result<Prepared, EngineError> {
+    from_start: bool,
+) -> Result<(Prepared, Resumed), EngineError> {
     let mut versions = HashMap::new();
     let mut reload_targets = Vec::new();
     for processor in &pipeline.processors {
@@ -82,7 +92,7 @@ fn prepare(
         let component = component.to_string();
         move |error| EngineError::Connector { component, error }
     };
-    let sources = pipeline
+    let mut sources: Vec<Box<dyn Source>> = pipeline
         .sources
         .iter()
         .map(|s| match given_sources.remove(&s.id) {
@@ -99,7 +109,8 @@ fn prepare(
         })
         .collect::<Result<_, _>>()?;
     let dead_letters = DeadLetterWriter::open(&pipeline.settings.dead_letter).map_err(connector("dead letters"))?;
-    Ok(Prepared { versions, reload_targets, sources, sinks, dead_letters })
+    let progress = resume_sources(pipeline, &mut sources, from_start)?;
+    Ok((Prepared { versions, reload_targets, sources, sinks, dead_letters }, progress))
 }
 
 /// Runs a pipeline until its sources end and everything drained, or until
@@ -120,14 +131,24 @@ pub async fn run_pipeline_with(
     options: EngineOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunReport, EngineError> {
-    let EngineOptions { health, sources, sinks, control } = options;
+    let EngineOptions { health, sources, sinks, control, from_start } = options;
     let pipeline = Arc::new(pipeline);
     let (for_prepare, for_reload) = (pipeline.clone(), runtime.clone());
-    let mut prepared = tokio::task::spawn_blocking(move || prepare(&for_prepare, &runtime, &control, sources, sinks))
-        .await
-        .map_err(|e| EngineError::Start(format!("loading modules panicked: {e}")))??;
+    let (mut prepared, progress) =
+        tokio::task::spawn_blocking(move || prepare(&for_prepare, &runtime, &control, sources, sinks, from_start))
+            .await
+            .map_err(|e| EngineError::Start(format!("loading modules panicked: {e}")))??;
     let reload_targets = std::mem::take(&mut prepared.reload_targets);
-    let mut graph = Graph::start(&pipeline, prepared, &health)?;
+    let Resumed { store, board, trackers } = progress;
+    let mut graph = Graph::start(&pipeline, prepared, &trackers, &health)?;
+    let checkpointer = Checkpointer::start(
+        &pipeline.name,
+        store,
+        board,
+        trackers.into_iter().flatten().collect(),
+        pipeline.settings.checkpoint_interval,
+    )
+    .map_err(|e| EngineError::Start(format!("cannot start the checkpointer: {e}")))?;
     // Watches until the run ends (dropped with this scope). Not being able to
     // watch (e.g. the inotify limit) costs hot reload, not the running pipeline.
     let _reloader = match pipeline.settings.hot_reload && !reload_targets.is_empty() {
@@ -141,6 +162,8 @@ pub async fn run_pipeline_with(
     }
     tracing::info!(pipeline = %pipeline.name, "pipeline running");
     let report = graph.supervise(pipeline.settings.shutdown_grace, shutdown).await;
+    // The last commit: everything finished by the drain.
+    tokio::task::spawn_blocking(move || checkpointer.finish()).await.ok();
     for id in graph.component_ids() {
         health.set_down(&id, "stopped");
     }
@@ -163,9 +186,15 @@ struct Graph {
 }
 
 impl Graph {
-    fn start(pipeline: &Pipeline, prepared: Prepared, health: &Health) -> Result<Graph, EngineError> {
+    fn start(
+        pipeline: &Pipeline,
+        prepared: Prepared,
+        trackers: &[Option<Arc<SourceProgress>>],
+        health: &Health,
+    ) -> Result<Graph, EngineError> {
         let Prepared { mut versions, sources, sinks, dead_letters, .. } = prepared;
         let capacity = pipeline.settings.channel_capacity.max(1);
+        let flush_every = flush_every(pipeline.settings.checkpoint_interval);
         let in_flight = InFlight::default();
         let io = |what: &str| {
             let what = what.to_string();
@@ -173,7 +202,7 @@ impl Graph {
         };
         let dead_letter_counts = Arc::new(ConnectorCounters::default());
         let (dl_actor, dl_done) =
-            DeadLetterActor::spawn(dead_letters, capacity, dead_letter_counts.clone(), in_flight.clone())
+            DeadLetterActor::spawn(dead_letters, capacity, dead_letter_counts.clone(), in_flight.clone(), flush_every)
                 .map_err(io("dead letters"))?;
         let dl = dl_actor.start();
 
@@ -270,6 +299,7 @@ impl Graph {
                 in_flight: in_flight.clone(),
                 health: health.clone(),
                 dead_letters: dl.clone(),
+                flush_every,
             };
             let (bridge, done) = spawn_sink_thread(thread, sink).map_err(io(&spec.id))?;
             let inputs = spec.inputs.iter().map(|i| Arc::from(i.as_str())).collect();
@@ -282,7 +312,7 @@ impl Graph {
         let stop_sources = Arc::new(AtomicBool::new(false));
         let batch_max = pipeline.processors.iter().map(|p| p.batch_size()).max().unwrap_or(0).max(MIN_SOURCE_BATCH);
         let mut source_counts = Vec::new();
-        for (spec, source) in pipeline.sources.iter().zip(sources) {
+        for ((spec, source), progress) in pipeline.sources.iter().zip(sources).zip(trackers) {
             let id: Arc<str> = spec.id.as_str().into();
             let counters = Arc::new(ConnectorCounters::default());
             let thread = SourceThread {
@@ -292,6 +322,7 @@ impl Graph {
                 stop: stop_sources.clone(),
                 counters: counters.clone(),
                 in_flight: in_flight.clone(),
+                progress: progress.clone(),
             };
             let rx = thread.spawn(source, capacity).map_err(io(&spec.id))?;
             let fanout = fanout(&spec.id);

@@ -15,6 +15,7 @@ pub mod rollback;
 pub mod run;
 pub mod serve;
 pub mod sign;
+pub mod state;
 pub mod status;
 pub mod test;
 pub mod traffic;
@@ -51,6 +52,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Serve one module as a gRPC `flowctl.v1.ProcessorService` (with health and reflection).
     Serve(serve::Args),
+    /// Show or clear a pipeline's saved progress (`flowctl state show|reset [PIPELINE]`).
+    State(state::Args),
     /// Show a running pipeline's processors, versions, weights, errors and instances.
     Status(status::Args),
     /// Set a running processor's traffic split (`flowctl traffic ttp v1=90 v2=10`).
@@ -75,6 +78,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args, cli.log_level, cli.log_format),
+        Command::State(args) => state::run(args),
         Command::Status(args) => status::run(args),
         Command::Traffic(args) => traffic::run(args),
         Command::Rollback(args) => rollback::run(args),

@@ -24,6 +24,9 @@ pub struct Args {
     /// Where `/metrics`, `/healthz` and `/readyz` listen (overrides `settings.metrics_addr`).
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
+    /// Read every source from its beginning, ignoring saved positions (new ones are still saved).
+    #[arg(long)]
+    pub from_start: bool,
 }
 
 /// Exit code when the grace period expired or a component failed.
@@ -101,7 +104,7 @@ pub fn run(args: Args, log_level: Option<String>, log_format: LogFormat) -> anyh
 
     let runtime = Runtime::new(RuntimeSettings::default()).context("cannot start the WASM runtime")?;
     let system = actix::System::new();
-    let options = EngineOptions { health, control, ..EngineOptions::default() };
+    let options = EngineOptions { health, control, from_start: args.from_start, ..EngineOptions::default() };
     let report = system
         .block_on(crate::actors::run_pipeline_with(pipeline, runtime, options, shutdown_signal()))
         .with_context(|| format!("pipeline {}", args.file.display()))?;

@@ -11,6 +11,9 @@ pub const LOG_LEVEL: &str = "info";
 pub const METRICS_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
 /// Relative to the pipeline file's directory.
 pub const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+/// Relative to the pipeline file's directory.
+pub const STATE_DIR: &str = ".flowctl-state";
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// In batches; small because each slot holds a whole batch.
 pub const CHANNEL_CAPACITY: usize = 16;

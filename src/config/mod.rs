@@ -19,6 +19,7 @@ mod resolve;
 mod resolve_admin;
 mod resolve_grpc;
 mod resolve_http;
+mod resolve_progress;
 mod resolve_quota;
 mod resolve_signing;
 mod resolve_wasm;

@@ -48,6 +48,11 @@ pub struct Settings {
     pub admin_token: Option<AdminToken>,
     /// Watch module files and swap in a replaced module while running (default true).
     pub hot_reload: bool,
+    /// Directory of the state store: source positions and processor state
+    /// (default `.flowctl-state` next to the pipeline file).
+    pub state_dir: PathBuf,
+    /// How often finished source positions are committed (default 1s).
+    pub checkpoint_interval: Duration,
     /// Where `flowctl run` serves `flowctl.v1.ControlPlaneService` for components
     /// that register themselves. `None`: only when a component is process-driven,
     /// on a free loopback port.

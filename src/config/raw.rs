@@ -56,6 +56,9 @@ pub struct RawSettings {
     pub audit_log: Option<Spanned<String>>,
     /// Public key files (`flowctl keygen`'s `.pub`) module signatures may verify with.
     pub trusted_keys: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Where source positions and processor state are kept, relative to the pipeline file.
+    pub state_dir: Option<Spanned<String>>,
+    pub checkpoint_interval: Option<Spanned<UnitText>>,
 }
 
 /// `spec.settings.dead_letter`.

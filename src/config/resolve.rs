@@ -16,7 +16,7 @@ use super::raw::*;
 use super::raw_connectors::{ConnectorConfig, RawGenerator, RawProfile};
 use super::resolve_admin::{self, Environment};
 use super::units;
-use super::{resolve_signing, resolve_wasm};
+use super::{resolve_progress, resolve_signing, resolve_wasm};
 
 pub const API_VERSION: &str = "flowctl/v1";
 pub const KIND: &str = "Pipeline";
@@ -101,6 +101,8 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         channel_capacity: defaults::CHANNEL_CAPACITY,
         admin_token: None,
         hot_reload: raw.hot_reload.unwrap_or(true),
+        state_dir: r.path(defaults::STATE_DIR),
+        checkpoint_interval: defaults::CHECKPOINT_INTERVAL,
         control_plane_addr: None,
         audit_log: None,
         trusted_keys: resolve_signing::trusted_keys(r, raw.trusted_keys.as_ref()),
@@ -122,6 +124,7 @@ fn settings(r: &mut Resolver, raw: RawSettings) -> Settings {
         }
     }
     resolve_admin::admin_access(r, &raw, &mut settings);
+    resolve_progress::progress(r, &raw, &mut settings);
     if let Some(level) = raw.log_level {
         if LOG_LEVELS.contains(&level.value.as_str()) {
             settings.log_level = level.value.clone();

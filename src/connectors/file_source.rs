@@ -4,6 +4,7 @@
 //! and reopening the path when the file is truncated or replaced (rotation).
 
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use super::jsonl::LineReader;
 use super::{ConnectorError, Rejected, Source, IDLE_POLL};
 use crate::config::FileSourceConfig;
 use crate::event::Event;
+use crate::progress::SourcePosition;
 
 const CONNECTOR: &str = "file source";
 
@@ -24,6 +26,9 @@ pub struct FileSource {
     lines: LineReader<File>,
     /// Device and inode of the open file: a different pair at `path` means rotation.
     identity: (u64, u64),
+    /// Length and SHA-256 of the open file's first bytes: what tells a saved
+    /// position's file from another one reusing its inode.
+    head: Head,
     rejects: Vec<Rejected>,
     done: bool,
     /// Bytes read from files this source switched away from (rotation).
@@ -33,12 +38,14 @@ pub struct FileSource {
 impl FileSource {
     pub fn open(source_id: &str, config: &FileSourceConfig) -> Result<Self, ConnectorError> {
         let (file, identity) = open_file(&config.path)?;
+        let head = Head::of(&file, HEAD_BYTES).map_err(|e| ConnectorError::io(CONNECTOR, config.path.display(), e))?;
         tracing::debug!(source = source_id, path = %config.path.display(), follow = config.follow, "file source opened");
         Ok(Self {
             path: config.path.clone(),
             follow: config.follow,
             lines: LineReader::new(file),
             identity,
+            head,
             rejects: Vec::new(),
             done: false,
             read_before: 0,
@@ -67,10 +74,57 @@ impl FileSource {
         self.lines.finish_partial(out, &mut self.rejects);
         let (file, identity) = open_file(&self.path)?;
         tracing::info!(path = %self.path.display(), replaced, truncated, "followed file changed; reading it from the start");
+        self.head = Head::of(&file, HEAD_BYTES).map_err(|e| self.io_error(e))?;
         self.read_before += self.lines.consumed();
         self.lines = LineReader::new(file);
         self.identity = identity;
         Ok(true)
+    }
+
+    /// Why the file at `path` is not the one `at` was saved from, if it is not.
+    fn changed_since(&self, at: &SourcePosition) -> Result<Option<String>, ConnectorError> {
+        let SourcePosition::File { device, inode, head_len, head_sha256, offset, .. } = at else {
+            return Ok(Some(format!("the saved position is a {} position, not a file's", at.kind())));
+        };
+        if (*device, *inode) != self.identity {
+            let (d, i) = self.identity;
+            return Ok(Some(format!("it was replaced (device:inode {d}:{i}, saved {device}:{inode})")));
+        }
+        let len = self.lines.get_ref().metadata().map_err(|e| self.io_error(e))?.len();
+        if len < *offset {
+            return Ok(Some(format!("it was truncated ({len} bytes, saved position at byte {offset})")));
+        }
+        let head = Head::of(self.lines.get_ref(), *head_len).map_err(|e| self.io_error(e))?;
+        if head.len != *head_len || head.sha256 != *head_sha256 {
+            return Ok(Some(format!("its first {head_len} bytes changed (it was rewritten)")));
+        }
+        Ok(None)
+    }
+}
+
+/// How much of a file's beginning identifies it.
+const HEAD_BYTES: u64 = 4096;
+
+#[derive(Debug, Clone)]
+struct Head {
+    len: u64,
+    sha256: String,
+}
+
+impl Head {
+    /// Hashes the first `max` bytes of `file` (fewer if it is shorter), without moving its cursor.
+    fn of(file: &File, max: u64) -> std::io::Result<Head> {
+        use sha2::Digest;
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; max as usize];
+        let mut len = 0;
+        while len < buf.len() {
+            match file.read_at(&mut buf[len..], len as u64)? {
+                0 => break,
+                n => len += n,
+            }
+        }
+        Ok(Head { len: len as u64, sha256: hex::encode(sha2::Sha256::digest(&buf[..len])) })
     }
 }
 
@@ -124,6 +178,32 @@ impl Source for FileSource {
 
     fn bytes_read(&self) -> Option<u64> {
         Some(self.read_before + self.lines.consumed())
+    }
+
+    fn position(&self) -> Option<SourcePosition> {
+        let (offset, line) = self.lines.resume_point();
+        let (device, inode) = self.identity;
+        let Head { len: head_len, sha256: head_sha256 } = self.head.clone();
+        Some(SourcePosition::File { device, inode, head_len, head_sha256, offset, line })
+    }
+
+    fn resume(&mut self, at: &SourcePosition) -> Result<(), ConnectorError> {
+        if let Some(why) = self.changed_since(at)? {
+            return Err(ConnectorError::Other {
+                connector: CONNECTOR.into(),
+                message: format!(
+                    "{} is not the file the saved position was taken from: {why}; \
+                     run with --from-start to read it from the beginning, or clear the position with `flowctl state reset`",
+                    self.path.display()
+                ),
+            });
+        }
+        let SourcePosition::File { offset, line, .. } = *at else { return Ok(()) };
+        // Nothing was read yet: the same open file (checked above), at the offset.
+        let mut file = self.lines.get_ref().try_clone().map_err(|e| self.io_error(e))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| self.io_error(e))?;
+        self.lines = LineReader::resumed(file, offset, line);
+        Ok(())
     }
 }
 

@@ -137,3 +137,59 @@ fn follow_switches_to_a_rotated_file() {
     assert_eq!(ids(&out), ["1", "2", "3", "4"]);
     assert!(src.take_rejects().is_empty());
 }
+
+fn drain(src: &mut FileSource, max: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    while src.poll_batch(&mut out, max).expect("poll") {}
+    out
+}
+
+#[test]
+fn resumes_after_the_saved_position_and_nowhere_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("in.jsonl");
+    write_lines(&path, &[r#"{"id":"1"}"#, r#"{"id":"2"}"#, r#"{"id":"3"}"#], false);
+    let mut src = source(&path, false);
+    let mut first = Vec::new();
+    src.poll_batch(&mut first, 1).expect("poll");
+    assert_eq!(ids(&first), ["1"]);
+    let saved = src.position().expect("a file has a position");
+
+    write_lines(&path, &[r#"{"id":"4"}"#], true);
+    let mut again = source(&path, false);
+    again.resume(&saved).expect("same file, grown: resumes");
+    assert_eq!(ids(&drain(&mut again, 10)), ["2", "3", "4"]);
+    let end = again.position().expect("position");
+
+    let mut at_end = source(&path, false);
+    at_end.resume(&end).expect("resume at the end");
+    assert!(drain(&mut at_end, 10).is_empty(), "everything was read before");
+}
+
+#[test]
+fn a_truncated_or_rewritten_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("in.jsonl");
+    write_lines(&path, &[r#"{"id":"1"}"#, r#"{"id":"2"}"#], false);
+    let mut src = source(&path, false);
+    drain(&mut src, 10);
+    let saved = src.position().expect("position");
+
+    write_lines(&path, &[r#"{"id":"1"}"#], false);
+    let err = source(&path, false).resume(&saved).expect_err("truncated");
+    assert!(err.to_string().contains("it was truncated"), "{err}");
+    assert!(err.to_string().contains("--from-start"), "{err}");
+
+    write_lines(&path, &[r#"{"id":"X"}"#, r#"{"id":"2"}"#, r#"{"id":"3"}"#], false);
+    let err = source(&path, false).resume(&saved).expect_err("rewritten");
+    assert!(err.to_string().contains("changed (it was rewritten)"), "{err}");
+
+    std::fs::remove_file(&path).expect("rm");
+    write_lines(&path, &[r#"{"id":"9"}"#, r#"{"id":"8"}"#, r#"{"id":"7"}"#], false);
+    let err = source(&path, false).resume(&saved).expect_err("replaced");
+    assert!(err.to_string().contains("replaced") || err.to_string().contains("rewritten"), "{err}");
+
+    let generator = SourcePosition::Generator { emitted: 3 };
+    let err = source(&path, false).resume(&generator).expect_err("wrong kind");
+    assert!(err.to_string().contains("generator position"), "{err}");
+}

@@ -29,6 +29,8 @@ pub struct LineReader<R> {
     line_no: u64,
     /// Bytes consumed from the stream, to notice a file shrinking under us.
     consumed: u64,
+    /// Stream offset just after the last completed line: where reading again resumes.
+    line_end: u64,
 }
 
 impl<R: Read> LineReader<R> {
@@ -44,11 +46,31 @@ impl<R: Read> LineReader<R> {
             max_line,
             line_no: 0,
             consumed: 0,
+            line_end: 0,
         }
+    }
+
+    /// A reader whose stream starts after `line_no` lines and `offset` bytes
+    /// of the input (a resumed file), so line numbers and offsets go on.
+    pub fn resumed(reader: R, offset: u64, line_no: u64) -> Self {
+        let mut lines = Self::new(reader);
+        (lines.consumed, lines.line_end, lines.line_no) = (offset, offset, line_no);
+        lines
+    }
+
+    /// The stream being read.
+    pub fn get_ref(&self) -> &R {
+        self.reader.get_ref()
     }
 
     pub fn consumed(&self) -> u64 {
         self.consumed
+    }
+
+    /// Offset just after the last completed line (a held partial line is not
+    /// in it), and that line's number: what a restart resumes from.
+    pub fn resume_point(&self) -> (u64, u64) {
+        (self.line_end, self.line_no)
     }
 
     /// Reads lines, appending up to `max` events to `out` and rejects to
@@ -131,6 +153,7 @@ impl<R: Read> LineReader<R> {
 
     fn finish_line(&mut self, out: &mut Vec<Event>, rejects: &mut Vec<Rejected>) {
         self.line_no += 1;
+        self.line_end = self.consumed;
         let line = self.pending.strip_suffix(b"\r").unwrap_or(&self.pending);
         if std::mem::take(&mut self.overlong) {
             rejects.push(Rejected {
@@ -204,6 +227,21 @@ mod tests {
         assert!(rejects.is_empty(), "the half line is held, not rejected");
         reader.finish_partial(&mut out, &mut rejects);
         assert_eq!(rejects.len(), 1, "a half line that never completes is rejected, not lost");
+    }
+
+    #[test]
+    fn resume_point_is_after_the_last_complete_line() {
+        let input = b"{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n{\"id\":";
+        let mut reader = LineReader::new(&input[..]);
+        let (mut out, mut rejects) = (Vec::new(), Vec::new());
+        while !reader.read_batch(&mut out, &mut rejects, 10, true).expect("read") {}
+        assert_eq!(out.len(), 2);
+        assert_eq!(reader.resume_point(), (23, 3), "the held half line is not passed");
+        let mut resumed = LineReader::resumed(&b"{\"id\":\"c\"}\nbad\n"[..], 23, 3);
+        let (mut out, mut rejects) = (Vec::new(), Vec::new());
+        while !resumed.read_batch(&mut out, &mut rejects, 10, false).expect("read") {}
+        assert_eq!((out.len(), rejects[0].line_no), (1, 5), "line numbers go on");
+        assert_eq!(resumed.resume_point(), (23 + 15, 5));
     }
 
     #[test]

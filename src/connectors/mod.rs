@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use crate::config::{SinkKind, SinkSpec, SourceKind, SourceSpec};
 use crate::event::Event;
+use crate::progress::SourcePosition;
 
 pub use dead_letter::{DeadLetter, DeadLetterWriter};
 pub use null::{NullCounters, NullSink};
@@ -68,6 +69,21 @@ pub trait Source: Send + 'static {
     /// that read bytes; a generator builds events in memory and has none.
     fn bytes_read(&self) -> Option<u64> {
         None
+    }
+
+    /// Where a restart would resume after everything polled so far. `None`:
+    /// this source cannot resume (stdin), so nothing is saved for it.
+    fn position(&self) -> Option<SourcePosition> {
+        None
+    }
+
+    /// Moves to a saved position, before the first poll. Refuses (with the
+    /// reason) a position that does not fit this source's input any more.
+    fn resume(&mut self, at: &SourcePosition) -> Result<(), ConnectorError> {
+        Err(ConnectorError::Other {
+            connector: "source".into(),
+            message: format!("cannot resume from a saved {} position", at.kind()),
+        })
     }
 }
 

@@ -61,7 +61,7 @@ pub fn compose(parts: Parts<'_>) -> Event {
     buf.push(b'}');
     let metadata = Span::new(metadata_start, buf.len());
     buf.push(b'}');
-    Event { json: Bytes::from(buf), id, event_type, timestamp, data, metadata }
+    Event { json: Bytes::from(buf), id, event_type, timestamp, data, metadata, ticket: None }
 }
 
 /// `event` with `key` set to `value`, by editing its metadata object in place
@@ -91,7 +91,16 @@ pub fn splice_metadata(event: &Event, key: &str, value: &str) -> Option<Event> {
     json.extend_from_slice(&event.json[to..]);
     let metadata = Span::new(base, json.len() - (event.json.len() - meta.end as usize));
     let (id, event_type) = (event.id.clone(), event.event_type.clone());
-    Some(Event { json: Bytes::from(json), id, event_type, timestamp: event.timestamp, data: event.data, metadata })
+    let ticket = event.ticket.clone();
+    Some(Event {
+        json: Bytes::from(json),
+        id,
+        event_type,
+        timestamp: event.timestamp,
+        data: event.data,
+        metadata,
+        ticket,
+    })
 }
 
 /// Where a key is, or goes, in a metadata object.

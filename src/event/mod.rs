@@ -22,6 +22,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+use crate::progress::Ticket;
+
 pub use compose::Parts;
 pub use envelope::{metadata_pairs, scan, Envelope, Pairs, Str};
 
@@ -68,6 +70,9 @@ pub struct Event {
     timestamp: i64,
     data: Span,
     metadata: Span,
+    /// The source input this event derives from (see [`crate::progress`]);
+    /// not part of the event's data, and kept by everything derived from it.
+    ticket: Option<Ticket>,
 }
 
 impl Event {
@@ -117,7 +122,7 @@ impl Event {
             };
             let (id, event_type) = (text(&env.id), text(&env.event_type));
             let timestamp = env.timestamp.unwrap_or(0);
-            return Ok(Event { id, event_type, timestamp, data, metadata, json });
+            return Ok(Event { id, event_type, timestamp, data, metadata, json, ticket: None });
         }
         let metadata = match env.metadata {
             Some(raw) => metadata_pairs(raw.get())?,
@@ -246,6 +251,22 @@ impl Event {
             data: Some(self.data_json()),
             metadata,
         })
+        .with_ticket(self.ticket.clone())
+    }
+
+    /// The source input this event derives from, when its progress is tracked.
+    pub fn ticket(&self) -> Option<&Ticket> {
+        self.ticket.as_ref()
+    }
+
+    /// This event, accounted to `ticket`'s source input.
+    pub fn with_ticket(mut self, ticket: Option<Ticket>) -> Event {
+        self.ticket = ticket;
+        self
+    }
+
+    pub fn set_ticket(&mut self, ticket: Option<Ticket>) {
+        self.ticket = ticket;
     }
 
     /// Current time in unix milliseconds, the unit of `timestamp`.

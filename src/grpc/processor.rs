@@ -30,6 +30,7 @@ use crate::actors::versions::VersionSet;
 use crate::config::GrpcProcessorConfig;
 use crate::connectors::DeadLetter;
 use crate::event::Event;
+use crate::progress::Ticket;
 use crate::telemetry::Health;
 
 /// The version name a remote processor's batches, metrics and dead letters carry.
@@ -235,7 +236,9 @@ impl Caller {
         let mut total = BatchStats { received, busy_ns, ..BatchStats::default() };
         let (outputs, dead_letters, failed) = match outcome {
             Ok(wire) => {
-                let outputs: Vec<Event> = wire.into_iter().map(from_proto).collect();
+                // The protocol does not tie outputs to inputs: each holds the whole batch's source input.
+                let ticket = Ticket::group(events.iter().filter_map(Event::ticket));
+                let outputs: Vec<Event> = wire.into_iter().map(|e| from_proto(e).with_ticket(ticket.clone())).collect();
                 total.emitted = outputs.len() as u64;
                 total.produced = produced(&events, &outputs);
                 total.filtered = received - total.produced;

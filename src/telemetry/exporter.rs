@@ -38,6 +38,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         .set_buckets_for_metric(Matcher::Full(names::BATCH_DURATION.into()), BATCH_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(names::EVENT_DURATION.into()), EVENT_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full(names::FUEL_PER_EVENT.into()), FUEL_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(names::CHECKPOINT_SECONDS.into()), BATCH_BUCKETS)?
         .install_recorder()?;
     for def in names::CATALOG {
         match def.kind {

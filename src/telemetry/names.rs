@@ -15,6 +15,10 @@ pub const EVENTS_FILTERED: &str = "flowctl_events_filtered_total";
 pub const EVENTS_DEAD_LETTERED: &str = "flowctl_events_dead_lettered_total";
 /// Events that reached a sink after it failed and were not written. Labels: `pipeline`, `component`.
 pub const EVENTS_LOST: &str = "flowctl_events_lost_total";
+/// Checkpoints written to the state store. Labels: `pipeline`, `outcome` (`ok`, `failed`).
+pub const CHECKPOINTS: &str = "flowctl_checkpoints_total";
+/// Time one checkpoint commit took, in seconds. Label: `pipeline`.
+pub const CHECKPOINT_SECONDS: &str = "flowctl_checkpoint_duration_seconds";
 /// Bytes of serialized events into a component. Labels: `pipeline`, `component`, `version` (processors).
 pub const BYTES_IN: &str = "flowctl_bytes_in_total";
 /// Bytes of serialized events out of a component. Same labels as [`BYTES_IN`].
@@ -142,6 +146,8 @@ pub const CATALOG: &[MetricDef] = &[
         &["pipeline", "component"],
         "Events that reached a sink after it failed, and were not written.",
     ),
+    def(CHECKPOINTS, Kind::Counter, &["pipeline", "outcome"], "Checkpoints committed to the state store, by outcome."),
+    def(CHECKPOINT_SECONDS, Kind::Histogram, &["pipeline"], "Time one checkpoint commit took (fsync included)."),
     def(BYTES_IN, Kind::Counter, COMPONENT, "Bytes of serialized events into a component."),
     def(BYTES_OUT, Kind::Counter, COMPONENT, "Bytes of serialized events out of a component."),
     def(BATCH_DURATION, Kind::Histogram, COMPONENT, "Time a processor version spent on one batch."),

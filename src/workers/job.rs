@@ -38,7 +38,9 @@ pub(super) fn run_job(slots: &mut Slots, config: &WorkerConfig, me: &WorkerState
             Ok(outs) => {
                 stats.produced += 1;
                 stats.emitted += outs.len() as u64;
-                outputs.extend(outs);
+                // Outputs are accounted to their input's source poll.
+                let ticket = event.ticket();
+                outputs.extend(outs.into_iter().map(|out| out.with_ticket(ticket.cloned())));
             }
             Err(err) => {
                 stats.dead_lettered += 1;

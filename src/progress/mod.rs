@@ -1,0 +1,17 @@
+//! Durable progress: which source input is finished ([`ticket`]), where each
+//! source got to ([`position`]), the embedded store that keeps it ([`store`]),
+//! moving sources back there at start ([`resume`]) and the thread that
+//! commits it ([`checkpointer`]). `docs/guarantees.md`
+//! states what this guarantees.
+
+pub mod checkpointer;
+pub mod position;
+pub mod resume;
+pub mod store;
+pub mod ticket;
+
+pub use checkpointer::Checkpointer;
+pub use position::SourcePosition;
+pub use resume::{resume_sources, ResumeError, Resumed};
+pub use store::{reset, store_path, Saved, StateSize, StateStore, StateWrite, StoreError};
+pub use ticket::{Board, SourceProgress, Ticket, Unflushed};
