@@ -14,7 +14,8 @@
 //! channel), so a slow stage slows everything before it and memory stays bounded.
 //!
 //! # Layout
-//! [`messages`] (what flows), [`supervisor`] (start, watch, drain), `load`
+//! [`messages`] (what flows), [`supervisor`] (start, watch, drain), `prepare`
+//! (modules loaded, connectors opened, sources resumed), `load`
 //! (modules into each processor's [`crate::admin::ProcessorControl`]),
 //! [`source`], [`fanout`], [`batcher`], [`pool`] (dispatch to workers; a
 //! `type: grpc` processor has `crate::grpc::processor::GrpcStage` in its place),
@@ -32,6 +33,7 @@ pub mod fanout;
 mod load;
 pub mod messages;
 pub mod pool;
+mod prepare;
 pub(crate) mod processor_health;
 pub(crate) mod processor_metrics;
 pub mod sink;

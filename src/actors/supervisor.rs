@@ -1,8 +1,8 @@
-//! The supervisor: loads every module through one shared `Runtime` (failing
-//! fast with the processor and file named), builds the actor graph from the
-//! validated `Pipeline`, reports health, and runs until every sink drained
-//! (finite sources) or a shutdown signal came and the drain finished or the
-//! grace period ran out.
+//! The supervisor: has the pipeline prepared (`prepare`), builds the actor
+//! graph from the validated `Pipeline`, starts the checkpointer, reports
+//! health, and runs until every sink drained (finite sources) or a shutdown
+//! signal came and the drain finished or the grace period ran out; then
+//! commits the last checkpoint.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -18,19 +18,19 @@ use super::collector::Collector;
 use super::dead_letters::{Close, DeadLetterActor};
 use super::error::EngineError;
 use super::fanout::FanOut;
-use super::load::load_versions;
 use super::messages::{Flow, Job};
 use super::pool::PoolActor;
+use super::prepare::{prepare, Prepared, ProgressMode};
 use super::processor_health::Readiness;
 use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, SinkThread, ThreadDone};
 use super::source::{SourceActor, SourceThread};
 use super::stats::{ConnectorCounters, InFlight, ProcessorCounters, RunReport, SinkReport, SourceReport};
-use crate::admin::{Control, ProcessorControl};
+use crate::admin::Control;
 use crate::config::{Pipeline, ProcessorKind};
-use crate::connectors::{self, DeadLetterWriter, Sink, Source};
+use crate::connectors::{Sink, Source};
 use crate::grpc::processor::GrpcStage;
-use crate::progress::{resume_sources, Checkpointer, Resumed, SourceProgress};
-use crate::reload::{ReloadTarget, Reloader};
+use crate::progress::{Checkpointer, Resumed, SourceProgress};
+use crate::reload::Reloader;
 use crate::runtime::Runtime;
 use crate::telemetry::Health;
 
@@ -43,15 +43,6 @@ const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(2);
 /// interval, so each checkpoint sees what was written before the last one.
 fn flush_every(checkpoint_interval: Duration) -> Duration {
     (checkpoint_interval / 2).max(Duration::from_millis(5))
-}
-
-/// Everything that must exist before the first actor starts.
-struct Prepared {
-    versions: HashMap<String, Arc<ProcessorControl>>,
-    reload_targets: Vec<ReloadTarget>,
-    sources: Vec<Box<dyn Source>>,
-    sinks: Vec<Box<dyn Sink>>,
-    dead_letters: DeadLetterWriter,
 }
 
 /// What a caller can set besides the pipeline file.
@@ -68,49 +59,8 @@ pub struct EngineOptions {
     pub control: Control,
     /// Ignore saved source positions (`flowctl run --from-start`); new ones are still saved.
     pub from_start: bool,
-}
-
-/// Loads modules and opens connectors. Blocking (compiles WASM, opens files).
-fn prepare(
-    pipeline: &Pipeline,
-    runtime: &Runtime,
-    control: &Control,
-    mut given_sources: HashMap<String, Box<dyn Source>>,
-    mut given_sinks: HashMap<String, Box<dyn Sink>>,
-    from_start: bool,
-) -> Result<(Prepared, Resumed), EngineError> {
-    let mut versions = HashMap::new();
-    let mut reload_targets = Vec::new();
-    for processor in &pipeline.processors {
-        let Some(wasm) = processor.wasm() else { continue };
-        let (processor_control, targets) = load_versions(processor, wasm, &pipeline.settings.trusted_keys, runtime)?;
-        control.register(&pipeline.name, processor_control.clone());
-        versions.insert(processor.id.clone(), processor_control);
-        reload_targets.extend(targets);
-    }
-    let connector = |component: &str| {
-        let component = component.to_string();
-        move |error| EngineError::Connector { component, error }
-    };
-    let mut sources: Vec<Box<dyn Source>> = pipeline
-        .sources
-        .iter()
-        .map(|s| match given_sources.remove(&s.id) {
-            Some(source) => Ok(source),
-            None => connectors::build_source(s).map_err(connector(&s.id)),
-        })
-        .collect::<Result<_, _>>()?;
-    let sinks = pipeline
-        .sinks
-        .iter()
-        .map(|s| match given_sinks.remove(&s.id) {
-            Some(sink) => Ok(sink),
-            None => connectors::build_sink(s).map_err(connector(&s.id)),
-        })
-        .collect::<Result<_, _>>()?;
-    let dead_letters = DeadLetterWriter::open(&pipeline.settings.dead_letter).map_err(connector("dead letters"))?;
-    let progress = resume_sources(pipeline, &mut sources, from_start)?;
-    Ok((Prepared { versions, reload_targets, sources, sinks, dead_letters }, progress))
+    /// Keep no progress at all: nothing resumed or saved (benches measuring what it costs).
+    pub without_checkpoints: bool,
 }
 
 /// Runs a pipeline until its sources end and everything drained, or until
@@ -131,24 +81,30 @@ pub async fn run_pipeline_with(
     options: EngineOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<RunReport, EngineError> {
-    let EngineOptions { health, sources, sinks, control, from_start } = options;
+    let EngineOptions { health, sources, sinks, control, from_start, without_checkpoints } = options;
+    let progress = ProgressMode { from_start, without_checkpoints };
     let pipeline = Arc::new(pipeline);
     let (for_prepare, for_reload) = (pipeline.clone(), runtime.clone());
     let (mut prepared, progress) =
-        tokio::task::spawn_blocking(move || prepare(&for_prepare, &runtime, &control, sources, sinks, from_start))
+        tokio::task::spawn_blocking(move || prepare(&for_prepare, &runtime, &control, sources, sinks, progress))
             .await
             .map_err(|e| EngineError::Start(format!("loading modules panicked: {e}")))??;
     let reload_targets = std::mem::take(&mut prepared.reload_targets);
     let Resumed { store, board, trackers } = progress;
     let mut graph = Graph::start(&pipeline, prepared, &trackers, &health)?;
-    let checkpointer = Checkpointer::start(
-        &pipeline.name,
-        store,
-        board,
-        trackers.into_iter().flatten().collect(),
-        pipeline.settings.checkpoint_interval,
-    )
-    .map_err(|e| EngineError::Start(format!("cannot start the checkpointer: {e}")))?;
+    let checkpointer = match store {
+        Some(store) => Some(
+            Checkpointer::start(
+                &pipeline.name,
+                store,
+                board,
+                trackers.into_iter().flatten().collect(),
+                pipeline.settings.checkpoint_interval,
+            )
+            .map_err(|e| EngineError::Start(format!("cannot start the checkpointer: {e}")))?,
+        ),
+        None => None,
+    };
     // Watches until the run ends (dropped with this scope). Not being able to
     // watch (e.g. the inotify limit) costs hot reload, not the running pipeline.
     let _reloader = match pipeline.settings.hot_reload && !reload_targets.is_empty() {
@@ -163,7 +119,9 @@ pub async fn run_pipeline_with(
     tracing::info!(pipeline = %pipeline.name, "pipeline running");
     let report = graph.supervise(pipeline.settings.shutdown_grace, shutdown).await;
     // The last commit: everything finished by the drain.
-    tokio::task::spawn_blocking(move || checkpointer.finish()).await.ok();
+    if let Some(checkpointer) = checkpointer {
+        tokio::task::spawn_blocking(move || checkpointer.finish()).await.ok();
+    }
     for id in graph.component_ids() {
         health.set_down(&id, "stopped");
     }

@@ -32,7 +32,10 @@ impl FileSink {
     }
 }
 
-/// Opens `path` for appending, creating the file but not its directory.
+/// Opens `path` for appending, creating the file but not its directory. A
+/// last line without its newline was torn by a crash in the middle of a
+/// write: it is cut off (its event was not committed, so it comes again)
+/// rather than glued to the next line.
 pub(crate) fn open_append(connector: &str, path: &Path) -> Result<File, ConnectorError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
@@ -42,11 +45,42 @@ pub(crate) fn open_append(connector: &str, path: &Path) -> Result<File, Connecto
             });
         }
     }
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(path)
-        .map_err(|e| ConnectorError::io(connector, path.display(), e))
+        .map_err(|e| ConnectorError::io(connector, path.display(), e))?;
+    let torn = cut_torn_line(&file).map_err(|e| ConnectorError::io(connector, path.display(), e))?;
+    if torn > 0 {
+        tracing::warn!(path = %path.display(), bytes = torn, "removed a torn last line left by an interrupted write");
+    }
+    Ok(file)
+}
+
+/// Truncates `file` after its last newline; returns the bytes cut.
+fn cut_torn_line(file: &File) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let buf = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(buf, start)?;
+        if let Some(newline) = memchr::memrchr(b'\n', buf) {
+            let keep = start + newline as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    if len > 0 {
+        file.set_len(0)?;
+    }
+    Ok(len)
 }
 
 impl Sink for FileSink {
@@ -71,6 +105,20 @@ mod tests {
 
     fn events(ids: &[&str]) -> Vec<Event> {
         ids.iter().map(|id| Event::new(*id, "t", 1, serde_json::json!({"id": id}))).collect()
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_before_appending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id\":\"c").expect("write");
+        let mut sink = FileSink::open("out", &path).expect("open");
+        sink.write(&events(&["d"])).expect("write");
+        sink.flush().expect("flush");
+        assert_eq!(read_ids(&path), ["a", "b", "d"]);
+        std::fs::write(&path, "no newline at all").expect("write");
+        drop(FileSink::open("out", &path).expect("open"));
+        assert_eq!(std::fs::read(&path).expect("read"), b"");
     }
 
     fn read_ids(path: &Path) -> Vec<String> {

@@ -12,6 +12,6 @@ pub mod ticket;
 
 pub use checkpointer::Checkpointer;
 pub use position::SourcePosition;
-pub use resume::{resume_sources, ResumeError, Resumed};
+pub use resume::{resume_sources, untracked, ResumeError, Resumed};
 pub use store::{reset, store_path, Saved, StateSize, StateStore, StateWrite, StoreError};
 pub use ticket::{Board, SourceProgress, Ticket, Unflushed};

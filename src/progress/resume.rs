@@ -18,7 +18,8 @@ pub enum ResumeError {
 
 /// The store and one tracker per source (`None`: the source cannot resume).
 pub struct Resumed {
-    pub store: StateStore,
+    /// `None` when the run keeps no progress.
+    pub store: Option<StateStore>,
     pub board: Arc<Board>,
     pub trackers: Vec<Option<Arc<SourceProgress>>>,
 }
@@ -53,5 +54,10 @@ pub fn resume_sources(
         }
         trackers.push(Some(SourceProgress::new(spec.id.as_str().into(), board.clone(), source.position())));
     }
-    Ok(Resumed { store, board, trackers })
+    Ok(Resumed { store: Some(store), board, trackers })
+}
+
+/// A run that keeps no progress: nothing resumed, tracked or saved.
+pub fn untracked(sources: usize) -> Resumed {
+    Resumed { store: None, board: Arc::default(), trackers: vec![None; sources] }
 }
