@@ -53,7 +53,8 @@ fn run(dir: &Path, file: &Path, runtime: &Runtime, without_checkpoints: bool) ->
     let options = EngineOptions { from_start: true, without_checkpoints, ..EngineOptions::default() };
     let system = actix::System::new();
     let start = Instant::now();
-    let report = system.block_on(run_pipeline_with(pipeline, runtime.clone(), options, std::future::pending())).unwrap();
+    let report =
+        system.block_on(run_pipeline_with(pipeline, runtime.clone(), options, std::future::pending())).unwrap();
     let took = start.elapsed();
     assert_eq!(report.sinks[0].written, EVENTS as u64);
     took

@@ -118,6 +118,29 @@ fn a_dropped_source_stream_is_resumed_without_loss_or_repeats() {
 }
 
 #[test]
+fn a_restarted_pipeline_resumes_its_grpc_source_where_the_last_run_finished() {
+    const N: u64 = 2_000;
+    let source = SourceServer::start(SourcePlan { count: N, ..Default::default() });
+    let consumer = ConsumerServer::start(ConsumerPlan::default());
+    let ws = Workspace::new();
+    let file = pipeline(&ws, &source, &consumer, "");
+    ws.run(&file).assert_success();
+    assert_all_intact_in_order(&consumer, N);
+
+    let again = ws.run(&file);
+    again.assert_success();
+    assert_eq!(again.source("src")["emitted"], 0, "everything was finished: nothing comes again");
+    let saved = source.state.saved.lock().unwrap().clone();
+    assert_eq!(saved.len(), 1, "SaveState once, by the second run: {saved:?}");
+    assert_eq!(saved[0].1["last_event_id"], id(N - 1));
+    let requests = source.state.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    assert!(!requests[0].resume && requests[1].resume, "{requests:?}");
+    assert_eq!(requests[1].resume_token, N.to_string());
+    assert_eq!(consumer.state.received.lock().unwrap().len() as u64, N, "no repeats");
+}
+
+#[test]
 fn source_and_consumer_that_come_up_late_are_dialed_until_they_answer() {
     const N: u64 = 5_000;
     let (source_addr, consumer_addr) = (free_addr(), free_addr());

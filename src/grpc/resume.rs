@@ -113,6 +113,19 @@ pub struct LastSeen {
 }
 
 impl LastSeen {
+    /// What a `SaveState` map (a saved position) says was seen last.
+    pub fn from_state(state: &HashMap<String, String>) -> LastSeen {
+        let ledger = state.get(keys::LEDGER_SEQUENCE).and_then(|v| v.parse().ok());
+        let index = state.get(keys::INDEX_IN_LEDGER).and_then(|v| v.parse().ok());
+        let cursor = match (ledger, index) {
+            (Some(ledger_sequence), Some(index_in_ledger)) => {
+                Some(pb::StellarCursor { ledger_sequence, index_in_ledger })
+            }
+            _ => None,
+        };
+        LastSeen { id: state.get(LAST_EVENT_ID).cloned(), cursor }
+    }
+
     pub fn record(&mut self, event: &pb::Event) {
         let id = self.id.get_or_insert_with(String::new);
         id.clear();
@@ -187,5 +200,7 @@ mod tests {
         assert_eq!(state[keys::LEDGER_SEQUENCE], "51000123");
         assert_eq!(state[keys::INDEX_IN_LEDGER], "7");
         assert_eq!(state.len(), 3);
+        let again = LastSeen::from_state(&state);
+        assert_eq!(again.state(), Some(state), "a saved position says the same");
     }
 }

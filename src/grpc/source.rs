@@ -8,21 +8,26 @@
 //! exponential backoff and resumes: `SaveState` (the last event flowctl
 //! received), `GetState`, then `StreamEvents{resume: true, resume_token}`.
 //! Repeats after a resume are dropped by id ([`super::resume`]). A stream the
-//! source ends normally ends the source (a finite source).
+//! source ends normally ends the source (a finite source). A pipeline that
+//! restarts resumes the same way from its saved position (the `SaveState` map
+//! of the last finished event); the task connects only once it knows whether
+//! to (first poll, or [`Source::resume`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::oneshot;
 
 use super::mapping;
 use super::pb::{self, source_service_client::SourceServiceClient};
 use super::remote::{Backoff, Remote, RemoteChannel};
-use super::resume::{Dedupe, LastSeen, WINDOW};
+use super::resume::{Dedupe, LastSeen, LAST_EVENT_ID, WINDOW};
 use crate::config::GrpcSourceConfig;
 use crate::connectors::{ConnectorError, Source, IDLE_POLL};
 use crate::event::Event;
+use crate::progress::SourcePosition;
 use crate::telemetry::names;
 
 /// Events waiting between the stream task and the pipeline: enough to keep
@@ -42,6 +47,11 @@ enum Item {
 
 pub struct GrpcSource {
     id: String,
+    /// Starts the stream task: with a saved position (resume) or without (the
+    /// first poll). Until then the task does not connect.
+    go: Option<oneshot::Sender<Option<HashMap<String, String>>>>,
+    /// The `SaveState` map of the last event polled: this source's position.
+    last: std::collections::BTreeMap<String, String>,
     rx: mpsc::Receiver<Item>,
     /// To wait on the channel with a timeout from this (non-runtime) thread.
     runtime: tokio::runtime::Handle,
@@ -57,6 +67,7 @@ impl GrpcSource {
         let other = |message: String| ConnectorError::Other { connector: id.to_owned(), message };
         let remote = Remote::for_spec(&config.remote).map_err(|e| other(e.to_string()))?;
         let (tx, rx) = mpsc::channel(CHANNEL_EVENTS);
+        let (go, started) = oneshot::channel();
         let bytes = Arc::new(AtomicU64::new(0));
         let component = ("component", id.to_owned());
         let stream = StreamTask {
@@ -71,8 +82,8 @@ impl GrpcSource {
             duplicates: metrics::counter!(names::GRPC_DUPLICATES_DROPPED, &[component]),
         };
         let runtime = super::io::handle();
-        let task = runtime.spawn(stream.run());
-        Ok(Self { id: id.to_owned(), rx, runtime, bytes, ended: false, task })
+        let task = runtime.spawn(stream.run(started));
+        Ok(Self { id: id.to_owned(), go: Some(go), last: Default::default(), rx, runtime, bytes, ended: false, task })
     }
 
     fn task_gone(&mut self) -> Result<bool, ConnectorError> {
@@ -83,6 +94,9 @@ impl GrpcSource {
 
 impl Source for GrpcSource {
     fn poll_batch(&mut self, out: &mut Vec<Event>, max: usize) -> Result<bool, ConnectorError> {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(None);
+        }
         if self.ended {
             return Ok(false);
         }
@@ -103,7 +117,10 @@ impl Source for GrpcSource {
         let mut next = Some(first);
         while let Some(item) = next.take() {
             match item {
-                Item::Event(event) => out.push(event),
+                Item::Event(event) => {
+                    self.last = saved_state(&event);
+                    out.push(event);
+                }
                 Item::End => {
                     self.ended = true;
                     return Ok(false);
@@ -119,6 +136,39 @@ impl Source for GrpcSource {
     fn bytes_read(&self) -> Option<u64> {
         Some(self.bytes.load(Relaxed))
     }
+
+    /// Empty before the first event: resuming from it starts the stream over.
+    fn position(&self) -> Option<SourcePosition> {
+        Some(SourcePosition::Grpc { state: self.last.clone() })
+    }
+
+    /// The first stream tells the remote source where the last run finished
+    /// (`SaveState`) and resumes from its token, as after a dropped stream.
+    fn resume(&mut self, at: &SourcePosition) -> Result<(), ConnectorError> {
+        let SourcePosition::Grpc { state } = at else {
+            return Err(ConnectorError::Other {
+                connector: self.id.clone(),
+                message: format!("the saved position is a {} position, not a grpc source's; run with --from-start or `flowctl state reset`", at.kind()),
+            });
+        };
+        self.last = state.clone();
+        if let Some(go) = self.go.take() {
+            let state = (!state.is_empty()).then(|| state.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+            let _ = go.send(state);
+        }
+        Ok(())
+    }
+}
+
+/// The `SaveState` map for `event` (its id, and its Stellar cursor if it has one).
+fn saved_state(event: &Event) -> std::collections::BTreeMap<String, String> {
+    let mut state = std::collections::BTreeMap::from([(LAST_EVENT_ID.to_owned(), event.id().to_owned())]);
+    for (key, value) in event.metadata() {
+        if key == mapping::keys::LEDGER_SEQUENCE || key == mapping::keys::INDEX_IN_LEDGER {
+            state.insert(key.into_owned(), value.into_owned());
+        }
+    }
+    state
 }
 
 impl Drop for GrpcSource {
@@ -159,12 +209,18 @@ struct StreamTask {
 }
 
 impl StreamTask {
-    async fn run(mut self) {
+    /// Waits for `started` (the position to resume from, if any), then streams.
+    async fn run(mut self, started: oneshot::Receiver<Option<HashMap<String, String>>>) {
+        let saved = tokio::select! {
+            saved = started => saved.ok().flatten(),
+            () = self.tx.closed() => return,
+        };
         let mut dedupe = Dedupe::new(WINDOW);
-        let mut last = LastSeen::default();
+        let mut last = saved.as_ref().map(LastSeen::from_state).unwrap_or_default();
+        let mut resume = saved.is_some();
         let mut reconnects = 0u64;
         loop {
-            match self.stream_once(&mut dedupe, &mut last, reconnects > 0).await {
+            match self.stream_once(&mut dedupe, &mut last, std::mem::take(&mut resume) || reconnects > 0).await {
                 Ok(StreamEnd::Finished) => {
                     tracing::info!(component = %self.id, endpoint = %self.remote.uri(), reconnects,
                         duplicates_dropped = dedupe.dropped(), "grpc source: the remote source ended its stream");
