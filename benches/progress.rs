@@ -1,4 +1,4 @@
-//! What durable progress costs: file -> passthrough -> file, 200,000 events,
+//! What durable progress costs: file -> passthrough -> file, 1,000,000 events,
 //! with checkpoints (tickets, flushes every half interval, a commit per
 //! interval) and without, alternated in one run; median of 5 each.
 //!
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use flowctl::actors::{run_pipeline_with, EngineOptions};
 use flowctl::runtime::{Runtime, RuntimeSettings};
 
-const EVENTS: usize = 200_000;
+const EVENTS: usize = 1_000_000;
 const ROUNDS: usize = 5;
 
 fn write_input(path: &Path) {

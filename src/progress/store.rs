@@ -100,6 +100,9 @@ impl StateStore {
 
     /// Marks a new store as `pipeline`'s, or checks that it is.
     fn claim(&self, pipeline: &str) -> Result<(), StoreError> {
+        if self.owned_by(pipeline)? {
+            return Ok(());
+        }
         let txn = self.db.begin_write().map_err(|e| self.corrupt(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.corrupt(e))?;
@@ -121,6 +124,19 @@ impl StateStore {
             }
         }
         txn.commit().map_err(|e| self.corrupt(e))
+    }
+
+    /// Whether the store is already marked as `pipeline`'s, in this format
+    /// (a read: no commit, no fsync at every start).
+    fn owned_by(&self, pipeline: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.corrupt(e))?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(self.corrupt(e)),
+        };
+        let value = |key| meta.get(key).map(|v| v.map(|v| v.value().to_owned())).map_err(|e| self.corrupt(e));
+        Ok(value("format")?.as_deref() == Some(FORMAT) && value("pipeline")?.as_deref() == Some(pipeline))
     }
 
     /// Saved positions by source id.
