@@ -3,7 +3,8 @@
 //! scaffolded processor builds and passes its own.
 //!
 //! Fixtures: `processors/<crate>/tests/fixtures/<case>.jsonl` (input),
-//! `<case>.golden.jsonl` (expected output) and optionally `<case>.config.json`.
+//! `<case>.golden.jsonl` (expected output) and optionally `<case>.config.json`
+//! and `<case>.args` (more `flowctl test` flags, one per line).
 
 #![allow(clippy::unwrap_used)]
 
@@ -47,7 +48,7 @@ fn golden_of(input: &Path) -> PathBuf {
 fn every_example_processor_passes_its_golden_files() {
     let cases = golden_cases();
     let crates: Vec<&str> = cases.iter().map(|(c, _)| c.as_str()).collect();
-    for expected in ["passthrough", "filter", "enrich", "ttp", "failing", "seed-compat"] {
+    for expected in ["passthrough", "filter", "enrich", "ttp", "failing", "seed-compat", "count"] {
         assert!(crates.contains(&expected), "{expected} has no golden fixture; found {crates:?}");
     }
     for (name, input) in &cases {
@@ -64,6 +65,10 @@ fn every_example_processor_passes_its_golden_files() {
         let config = input.with_extension("config.json");
         if config.exists() {
             args.extend(["--config".into(), std::fs::read_to_string(&config).unwrap()]);
+        }
+        // Extra `flowctl test` flags, one per line (e.g. `--allow-state`).
+        if let Ok(extra) = std::fs::read_to_string(input.with_extension("args")) {
+            args.extend(extra.lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim().to_owned()));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = flowctl(&args, root());

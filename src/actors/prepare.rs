@@ -71,7 +71,10 @@ pub(super) fn prepare(
     let dead_letters = DeadLetterWriter::open(&pipeline.settings.dead_letter).map_err(connector("dead letters"))?;
     let progress = match progress.without_checkpoints {
         true => untracked(sources.len()),
-        false => resume_sources(pipeline, &mut sources, progress.from_start)?,
+        false => {
+            let states = pipeline.processors.iter().filter_map(|p| runtime.processor_state(&p.id)).collect();
+            resume_sources(pipeline, &mut sources, states, progress.from_start)?
+        }
     };
     Ok((Prepared { versions, reload_targets, sources, sinks, dead_letters }, progress))
 }

@@ -90,7 +90,7 @@ pub async fn run_pipeline_with(
             .await
             .map_err(|e| EngineError::Start(format!("loading modules panicked: {e}")))??;
     let reload_targets = std::mem::take(&mut prepared.reload_targets);
-    let Resumed { store, board, trackers } = progress;
+    let Resumed { store, board, trackers, states } = progress;
     let mut graph = Graph::start(&pipeline, prepared, &trackers, &health)?;
     let checkpointer = match store {
         Some(store) => Some(
@@ -99,6 +99,7 @@ pub async fn run_pipeline_with(
                 store,
                 board,
                 trackers.into_iter().flatten().collect(),
+                states,
                 pipeline.settings.checkpoint_interval,
             )
             .map_err(|e| EngineError::Start(format!("cannot start the checkpointer: {e}")))?,

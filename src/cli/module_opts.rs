@@ -26,6 +26,9 @@ pub struct ModuleOptions {
     /// With --allow-http: a port URLs may use, instead of 80 and 443; repeatable.
     #[arg(long = "allow-port", value_name = "PORT", requires = "allow_http", value_parser = clap::value_parser!(u16).range(1..))]
     pub allow_port: Vec<u16>,
+    /// Grant `state_get`/`state_set`/`state_delete` (state kept in memory for this run).
+    #[arg(long = "allow-state")]
+    pub allow_state: bool,
     /// Fuel budget per event (off unless given).
     #[arg(long)]
     pub fuel: Option<u64>,
@@ -84,7 +87,7 @@ impl ModuleOptions {
             version: None,
             config,
             limits,
-            permissions: Permissions { http, ..Permissions::default() },
+            permissions: Permissions { http, state: self.allow_state, ..Permissions::default() },
             trusted_keys,
             ..ProcessorSpec::named("")
         })

@@ -154,6 +154,9 @@ pub struct RawLimits {
     pub max_output: Option<Spanned<UnitText>>,
     pub max_outputs: Option<Spanned<usize>>,
     pub log_lines_per_second: Option<Spanned<u32>>,
+    pub max_state_key: Option<Spanned<UnitText>>,
+    pub max_state_value: Option<Spanned<UnitText>>,
+    pub max_state: Option<Spanned<UnitText>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +165,7 @@ pub struct RawPermissions {
     pub log: Option<bool>,
     pub metrics: Option<bool>,
     pub http: Option<RawHttp>,
+    pub state: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -103,13 +103,22 @@ fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<Wa
         None => defaults::BATCH_TIMEOUT,
         Some(text) => r.duration(text, &format!("{key}.batch_timeout")).unwrap_or(defaults::BATCH_TIMEOUT),
     };
+    let stateful = wasm.permissions.state == Some(true);
+    let default_pool = if stateful { 1 } else { defaults::POOL_SIZE };
+    let pool_size = match &wasm.pool_size {
+        None => default_pool,
+        Some(size) if stateful && size.value > 1 => {
+            let message = "must be 1 for a processor granted permissions.state: each key is then touched by one \
+                           instance at a time, in order (run more flowctl processes on NATS to scale out)";
+            r.problems.on(size, format!("{key}.pool_size"), message);
+            1
+        }
+        Some(size) => r.positive(size, &format!("{key}.pool_size"), default_pool),
+    };
     Some(WasmConfig {
         versions,
         route_by,
-        pool_size: wasm
-            .pool_size
-            .as_ref()
-            .map_or(defaults::POOL_SIZE, |size| r.positive(size, &format!("{key}.pool_size"), defaults::POOL_SIZE)),
+        pool_size,
         batch_size: wasm
             .batch_size
             .as_ref()
@@ -240,6 +249,9 @@ fn limits(r: &mut Resolver, raw: &RawLimits, key: &str) -> Limits {
     for (text, field, target) in [
         (&raw.max_input, "max_input", &mut limits.max_input_bytes),
         (&raw.max_output, "max_output", &mut limits.max_output_bytes),
+        (&raw.max_state_key, "max_state_key", &mut limits.state.max_key_bytes),
+        (&raw.max_state_value, "max_state_value", &mut limits.state.max_value_bytes),
+        (&raw.max_state, "max_state", &mut limits.state.max_bytes),
     ] {
         let Some(text) = text else { continue };
         let key = format!("{key}.{field}");
@@ -268,6 +280,7 @@ fn permissions(r: &mut Resolver, raw: &RawPermissions, key: &str) -> Permissions
         log: raw.log.unwrap_or(defaults.log),
         metrics: raw.metrics.unwrap_or(defaults.metrics),
         http: raw.http.as_ref().map(|http| super::resolve_http::permission(r, http, &format!("{key}.http"))),
+        state: raw.state.unwrap_or(defaults.state),
     }
 }
 

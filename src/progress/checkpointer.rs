@@ -1,16 +1,17 @@
-//! The checkpointer: a thread that commits every source's finished position
-//! to the state store each `checkpoint_interval`, and once more when the run
-//! ends. Only positions that moved are written; nothing is written once the
-//! board is poisoned (events were lost, so the last good checkpoint stands).
+//! The checkpointer: a thread that commits every source's finished position,
+//! and the processor state written by the events before it, to the state
+//! store each `checkpoint_interval`, and once more when the run ends. Only
+//! what moved is written; nothing is written once the board is poisoned
+//! (events were lost, so the last good checkpoint stands).
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
-use super::{Board, SourcePosition, SourceProgress, StateStore, StoreError};
+use super::{Board, ProcessorState, SourcePosition, SourceProgress, StatePlan, StateStore, StateWrite, StoreError};
 use crate::telemetry::names;
 
 pub struct Checkpointer {
@@ -22,29 +23,37 @@ struct Committer {
     store: StateStore,
     board: Arc<Board>,
     sources: Vec<Arc<SourceProgress>>,
-    committed: HashMap<Arc<str>, SourcePosition>,
+    states: Vec<Arc<ProcessorState>>,
+    /// By source index: polls finished and not committed yet, oldest first.
+    finished: Vec<VecDeque<(u64, SourcePosition)>>,
+    /// By source index: the last committed poll of this run.
+    committed: Vec<Option<u64>>,
     ok: metrics::Counter,
     failed: metrics::Counter,
     seconds: metrics::Histogram,
 }
 
 impl Checkpointer {
-    /// Starts committing `sources`' progress to `store` every `interval`.
+    /// Starts committing `sources`' progress and `states` to `store` every `interval`.
     pub fn start(
         pipeline: &str,
         store: StateStore,
         board: Arc<Board>,
         sources: Vec<Arc<SourceProgress>>,
+        states: Vec<Arc<ProcessorState>>,
         interval: Duration,
     ) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
         let outcome =
             |o: &'static str| metrics::counter!(names::CHECKPOINTS, "pipeline" => pipeline.to_owned(), "outcome" => o);
+        let indexes = sources.iter().map(|s| s.index() + 1).max().unwrap_or(0);
         let mut committer = Committer {
-            committed: sources.iter().filter_map(|s| Some((s.id().clone(), s.finished()?))).collect(),
+            finished: vec![VecDeque::new(); indexes],
+            committed: vec![None; indexes],
             store,
             board,
             sources,
+            states,
             ok: outcome("ok"),
             failed: outcome("failed"),
             seconds: metrics::histogram!(names::CHECKPOINT_SECONDS, "pipeline" => pipeline.to_owned()),
@@ -87,29 +96,46 @@ impl Committer {
         if self.board.poisoned().is_some() {
             return Ok(());
         }
-        let moved: Vec<(Arc<str>, SourcePosition)> = self
+        for source in &self.sources {
+            self.finished[source.index()].extend(source.take_finished());
+        }
+        let mut upto: Vec<Option<u64>> =
+            self.finished.iter().zip(&self.committed).map(|(f, c)| f.back().map(|(seq, _)| *seq).or(*c)).collect();
+        // State written by events on both sides of a position holds it back (see `keyed`).
+        while self.states.iter().fold(false, |moved, state| state.clamp(&mut upto) | moved) {}
+        for (upto, committed) in upto.iter_mut().zip(&self.committed) {
+            *upto = (*upto).max(*committed);
+        }
+        let plans: Vec<StatePlan> = self.states.iter().map(|state| state.plan(&upto)).collect();
+        let positions: Vec<(&str, &SourcePosition)> = self
             .sources
             .iter()
-            .filter_map(|s| Some((s.id().clone(), s.finished()?)))
-            .filter(|(id, at)| self.committed.get(id) != Some(at))
+            .filter(|s| upto[s.index()] != self.committed[s.index()])
+            .filter_map(|s| {
+                let at = self.finished[s.index()].iter().find(|(seq, _)| Some(*seq) == upto[s.index()])?;
+                Some((s.id().as_ref(), &at.1))
+            })
             .collect();
-        if moved.is_empty() {
+        let writes: Vec<StateWrite> = plans.iter().flat_map(|p| p.writes.iter().cloned()).collect();
+        if positions.is_empty() && writes.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let positions: Vec<(&str, &SourcePosition)> = moved.iter().map(|(id, at)| (id.as_ref(), at)).collect();
-        match self.store.commit(&positions, &[]) {
-            Ok(()) => {
-                self.ok.increment(1);
-                self.seconds.record(started.elapsed().as_secs_f64());
-                tracing::debug!(sources = moved.len(), "checkpoint committed");
-                self.committed.extend(moved);
-                Ok(())
-            }
-            Err(err) => {
-                self.failed.increment(1);
-                Err(err)
-            }
+        let sources = positions.len();
+        if let Err(err) = self.store.commit(&positions, &writes) {
+            self.failed.increment(1);
+            return Err(err);
         }
+        self.ok.increment(1);
+        self.seconds.record(started.elapsed().as_secs_f64());
+        tracing::debug!(sources, state_writes = writes.len(), "checkpoint committed");
+        for (state, plan) in self.states.iter().zip(plans) {
+            state.confirm(plan);
+        }
+        for ((finished, committed), upto) in self.finished.iter_mut().zip(&mut self.committed).zip(upto) {
+            finished.retain(|(seq, _)| Some(*seq) > upto);
+            *committed = upto;
+        }
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Board, SourceProgress, StateStore, StoreError};
+use super::{Board, ProcessorState, SourceProgress, StateStore, StoreError};
 use crate::config::Pipeline;
 use crate::connectors::{ConnectorError, Source};
 
@@ -22,19 +22,25 @@ pub struct Resumed {
     pub store: Option<StateStore>,
     pub board: Arc<Board>,
     pub trackers: Vec<Option<Arc<SourceProgress>>>,
+    /// Processors' keyed state, loaded from the store, committed by the checkpointer.
+    pub states: Vec<Arc<ProcessorState>>,
 }
 
-/// `sources` are the pipeline's, in its order, opened and not yet polled.
+/// `sources` are the pipeline's, in its order, opened and not yet polled;
+/// `states` the keyed state of its processors granted `permissions.state`.
+/// With `from_start`, saved positions and saved state are both ignored (and
+/// overwritten by this run's checkpoints).
 pub fn resume_sources(
     pipeline: &Pipeline,
     sources: &mut [Box<dyn Source>],
+    states: Vec<Arc<ProcessorState>>,
     from_start: bool,
 ) -> Result<Resumed, ResumeError> {
     let store = StateStore::open(&pipeline.settings.state_dir, &pipeline.name)?;
     let saved = store.positions()?;
     let board = Arc::new(Board::default());
     let mut trackers = Vec::with_capacity(sources.len());
-    for (spec, source) in pipeline.sources.iter().zip(sources.iter_mut()) {
+    for (index, (spec, source)) in pipeline.sources.iter().zip(sources.iter_mut()).enumerate() {
         if source.position().is_none() {
             tracing::info!(source = %spec.id, "this source cannot resume after a restart (nothing is saved for it)");
             trackers.push(None);
@@ -52,12 +58,22 @@ pub fn resume_sources(
             }
             None => tracing::debug!(source = %spec.id, "no saved position: reading from the beginning"),
         }
-        trackers.push(Some(SourceProgress::new(spec.id.as_str().into(), board.clone(), source.position())));
+        trackers.push(Some(SourceProgress::new(spec.id.as_str().into(), index, board.clone(), source.position())));
     }
-    Ok(Resumed { store: Some(store), board, trackers })
+    for state in &states {
+        let entries = match from_start {
+            true => Vec::new(),
+            false => store.state_of(state.processor())?,
+        };
+        if !entries.is_empty() {
+            tracing::info!(processor = state.processor(), keys = entries.len(), "processor state restored");
+        }
+        state.load(entries);
+    }
+    Ok(Resumed { store: Some(store), board, trackers, states })
 }
 
 /// A run that keeps no progress: nothing resumed, tracked or saved.
 pub fn untracked(sources: usize) -> Resumed {
-    Resumed { store: None, board: Arc::default(), trackers: vec![None; sources] }
+    Resumed { store: None, board: Arc::default(), trackers: vec![None; sources], states: Vec::new() }
 }

@@ -39,6 +39,8 @@ impl Board {
 #[derive(Debug)]
 pub struct SourceProgress {
     id: Arc<str>,
+    /// The source's place among the pipeline's sources (spans name it so).
+    index: usize,
     board: Arc<Board>,
     polls: Mutex<Polls>,
 }
@@ -50,6 +52,8 @@ struct Polls {
     open: VecDeque<Poll>,
     /// Position after the last poll finished with all before it.
     finished: Option<SourcePosition>,
+    /// Polls finished (with all before them) since the checkpointer last took them.
+    newly_finished: Vec<(u64, SourcePosition)>,
 }
 
 #[derive(Debug)]
@@ -60,13 +64,22 @@ struct Poll {
 
 impl SourceProgress {
     /// `start` is where the source starts (its saved position, or its beginning).
-    pub fn new(id: Arc<str>, board: Arc<Board>, start: Option<SourcePosition>) -> Arc<Self> {
+    pub fn new(id: Arc<str>, index: usize, board: Arc<Board>, start: Option<SourcePosition>) -> Arc<Self> {
         let polls = Polls { finished: start, ..Polls::default() };
-        Arc::new(Self { id, board, polls: Mutex::new(polls) })
+        Arc::new(Self { id, index, board, polls: Mutex::new(polls) })
     }
 
     pub fn id(&self) -> &Arc<str> {
         &self.id
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Polls finished since the last call, oldest first, with the position after each.
+    pub fn take_finished(&self) -> Vec<(u64, SourcePosition)> {
+        std::mem::take(&mut self.polls.lock().unwrap_or_else(PoisonError::into_inner).newly_finished)
     }
 
     pub fn board(&self) -> &Arc<Board> {
@@ -100,7 +113,9 @@ impl SourceProgress {
         }
         while polls.open.front().is_some_and(|p| p.done) {
             if let Some(poll) = polls.open.pop_front() {
+                let seq = polls.first;
                 polls.first += 1;
+                polls.newly_finished.push((seq, poll.after.clone()));
                 polls.finished = Some(poll.after);
             }
         }
@@ -154,6 +169,14 @@ impl Ticket {
             0 => None,
             1 => distinct.pop(),
             _ => Some(Ticket(Arc::new(Mark::Group(distinct)))),
+        }
+    }
+
+    /// Calls `each` with the source index and sequence number of every poll this ticket holds.
+    pub fn for_each_poll(&self, each: &mut impl FnMut(usize, u64)) {
+        match &*self.0 {
+            Mark::Poll { source, seq } => each(source.index, *seq),
+            Mark::Group(tickets) => tickets.iter().for_each(|t| t.for_each_poll(each)),
         }
     }
 
@@ -214,7 +237,7 @@ mod tests {
 
     #[test]
     fn position_advances_only_over_a_finished_prefix() {
-        let progress = SourceProgress::new("s".into(), Arc::default(), None);
+        let progress = SourceProgress::new("s".into(), 0, Arc::default(), None);
         let (a, b, c) = (progress.open(gen(1)), progress.open(gen(2)), progress.open(gen(3)));
         drop(b);
         assert_eq!(progress.finished(), None, "poll 2 finished before poll 1");
@@ -231,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_group_holds_every_poll_it_covers() {
-        let progress = SourceProgress::new("s".into(), Arc::default(), Some(gen(0)));
+        let progress = SourceProgress::new("s".into(), 0, Arc::default(), Some(gen(0)));
         let (a, b) = (progress.open(gen(1)), progress.open(gen(2)));
         let group = Ticket::group([&a, &b, &a]).expect("group");
         drop((a, b));
@@ -243,7 +266,7 @@ mod tests {
     #[test]
     fn unflushed_tickets_finish_at_the_flush_and_a_loss_poisons() {
         let board = Arc::new(Board::default());
-        let progress = SourceProgress::new("s".into(), board.clone(), None);
+        let progress = SourceProgress::new("s".into(), 0, board.clone(), None);
         let ticket = progress.open(gen(5));
         let mut unflushed = Unflushed::default();
         unflushed.hold([Some(&ticket), Some(&ticket), None]);

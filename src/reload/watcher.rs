@@ -5,7 +5,8 @@
 //! the content hash differs from the last one seen, so touching or rewriting a
 //! file with the same bytes does nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -60,8 +61,15 @@ impl ModuleWatcher {
         mut on_change: impl FnMut(FileChange) + Send + 'static,
     ) -> Result<Self, WatchError> {
         let (fs_tx, fs_rx) = crossbeam_channel::unbounded::<()>();
+        // Only events that name a watched file (or its link target) count: a
+        // busy neighbour in the same directory (an output file, a log) must
+        // not hold the debounce open forever.
+        let names = Arc::new(Mutex::new(names_to_watch(&files)));
+        let relevant = names.clone();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
+            let Ok(event) = res else { return };
+            let names = relevant.lock().unwrap_or_else(PoisonError::into_inner);
+            if event.paths.iter().any(|p| p.file_name().is_some_and(|n| names.contains(n))) {
                 let _ = fs_tx.send(());
             }
         })
@@ -94,6 +102,7 @@ impl ModuleWatcher {
                     }
                     // A symlink may now point into a directory not watched yet;
                     // watched before reporting, so no later edit there is missed.
+                    *names.lock().unwrap_or_else(PoisonError::into_inner) = names_to_watch(&files);
                     for dir in directories_to_watch(&files) {
                         if !watching.contains(&dir) {
                             let mut w = for_thread.lock().unwrap_or_else(PoisonError::into_inner);
@@ -157,6 +166,18 @@ fn directories_to_watch(files: &[WatchedFile]) -> BTreeSet<PathBuf> {
     dirs
 }
 
+/// The file names of each path, and of its symlink target when it is a link.
+fn names_to_watch(files: &[WatchedFile]) -> HashSet<OsString> {
+    let mut names = HashSet::new();
+    for file in files {
+        names.extend(file.path.file_name().map(ToOwned::to_owned));
+        if let Ok(target) = std::fs::canonicalize(&file.path) {
+            names.extend(target.file_name().map(ToOwned::to_owned));
+        }
+    }
+    names
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -211,6 +232,31 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
         std::fs::rename(&link, &module).expect("swap");
         assert_eq!(next(&rx).expect("symlink swap seen").bytes, b"four");
+    }
+
+    #[test]
+    fn a_busy_neighbour_does_not_hold_the_debounce_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, b"one").expect("write");
+        let (_w, rx) = watch(&module);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let neighbour = dir.path().join("out.jsonl");
+        let writer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::write(&neighbour, b"x").expect("write");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        std::fs::write(dir.path().join("m.wasm.tmp"), b"two").expect("write");
+        std::fs::rename(dir.path().join("m.wasm.tmp"), &module).expect("rename");
+        let seen = next(&rx);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().expect("writer");
+        assert_eq!(seen.expect("reload seen while the neighbour kept writing").bytes, b"two");
     }
 
     #[test]

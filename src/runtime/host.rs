@@ -99,6 +99,7 @@ pub fn linker(engine: &Engine, permissions: &Permissions, with_wasi: bool) -> wa
                 },
             )?;
         }
+        super::host_state::add(&mut linker, module, permissions.state)?;
     }
     if with_wasi {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreData::wasi)?;
@@ -116,19 +117,21 @@ pub fn ungranted_imports(report: &super::validate::ModuleReport, permissions: &P
         "log" => permissions.log,
         "record_metric" => permissions.metrics,
         "http_request" => permissions.http.is_some(),
+        "state_get" | "state_set" | "state_delete" => permissions.state,
         _ => true,
     };
-    let mut ungranted: Vec<&'static str> = ["log", "record_metric", "http_request"]
-        .into_iter()
-        .filter(|f| !granted(f))
-        .filter(|f| report.imports.iter().any(|i| HOST_MODULES.iter().any(|m| i.name == format!("{m}.{f}"))))
-        .collect();
+    let mut ungranted: Vec<&'static str> =
+        ["log", "record_metric", "http_request", "state_get", "state_set", "state_delete"]
+            .into_iter()
+            .filter(|f| !granted(f))
+            .filter(|f| report.imports.iter().any(|i| HOST_MODULES.iter().any(|m| i.name == format!("{m}.{f}"))))
+            .collect();
     ungranted.dedup();
     ungranted
 }
 
 /// Writes the audit line and counts the denial; returns the trap for stubs.
-fn deny(caller: &Caller<'_, StoreData>, function: &'static str, target: Option<String>) -> CapabilityTrap {
+pub(super) fn deny(caller: &Caller<'_, StoreData>, function: &'static str, target: Option<String>) -> CapabilityTrap {
     audit_denied(&caller.data().shared, function, target.as_deref());
     CapabilityTrap { function, target }
 }
@@ -168,7 +171,7 @@ fn audit_http_denial(shared: &ProcessorShared, url: &str, denial: &HttpDenial) {
 }
 
 /// Copies `len` bytes at `ptr` out of the guest's memory.
-fn read(caller: &Caller<'_, StoreData>, ptr: i32, len: i32) -> Result<Vec<u8>, guest_memory::BadPointer> {
+pub(super) fn read(caller: &Caller<'_, StoreData>, ptr: i32, len: i32) -> Result<Vec<u8>, guest_memory::BadPointer> {
     read_at_most(caller, ptr, len, usize::MAX)
 }
 
@@ -319,7 +322,7 @@ fn host_http_request(
 }
 
 /// Copies `bytes` into a buffer from the guest's `allocate`; the guest owns it afterwards.
-fn write_to_guest(caller: &mut Caller<'_, StoreData>, bytes: &[u8]) -> wasmtime::Result<i64> {
+pub(super) fn write_to_guest(caller: &mut Caller<'_, StoreData>, bytes: &[u8]) -> wasmtime::Result<i64> {
     let Some(allocate) = caller.get_export("allocate").and_then(|e| e.into_func()) else {
         return Ok(0);
     };

@@ -9,6 +9,9 @@ pub enum HostFn {
     Log,
     RecordMetric,
     HttpRequest,
+    StateGet,
+    StateSet,
+    StateDelete,
 }
 
 /// How a host call ended.
@@ -21,14 +24,20 @@ pub enum CallResult {
     Error,
 }
 
-const FUNCTIONS: [(HostFn, &str); 3] =
-    [(HostFn::Log, "log"), (HostFn::RecordMetric, "record_metric"), (HostFn::HttpRequest, "http_request")];
+const FUNCTIONS: [(HostFn, &str); 6] = [
+    (HostFn::Log, "log"),
+    (HostFn::RecordMetric, "record_metric"),
+    (HostFn::HttpRequest, "http_request"),
+    (HostFn::StateGet, "state_get"),
+    (HostFn::StateSet, "state_set"),
+    (HostFn::StateDelete, "state_delete"),
+];
 const RESULTS: [(CallResult, &str); 3] =
     [(CallResult::Ok, "ok"), (CallResult::Denied, "denied"), (CallResult::Error, "error")];
 
 /// `flowctl_host_calls_total` handles of one processor version, by function and result.
 pub struct HostCallCounters {
-    counters: [[metrics::Counter; 3]; 3],
+    counters: [[metrics::Counter; 3]; 6],
 }
 
 impl HostCallCounters {

@@ -16,6 +16,7 @@ use super::usage::Usage;
 use super::wire;
 use super::EventResult;
 use crate::event::Event;
+use crate::progress::ProcessorState;
 
 type BufferFn = TypedFunc<(i32, i32), i64>;
 
@@ -198,12 +199,30 @@ impl Instance {
         self.input.clear();
         wire::write_event(&mut self.input, event);
         self.arm_metered(1);
-        match self.call(Entry::Event)? {
-            Outcome::Failed(reason) => Err(ProcessError::Guest(reason)),
-            Outcome::Output => {
+        let state = self.begin_state(std::slice::from_ref(event));
+        let result = match self.call(Entry::Event) {
+            Ok(Outcome::Output) => {
                 let finish = self.finish();
-                wire::parse_event_output(&self.output, event, finish)?
+                wire::parse_event_output(&self.output, event, finish).and_then(|r| r)
             }
+            Ok(Outcome::Failed(reason)) => Err(ProcessError::Guest(reason)),
+            Err(err) => Err(err),
+        };
+        self.end_state(state, result.is_ok());
+        result
+    }
+
+    /// The processor's state, when granted, with this call's writes started.
+    fn begin_state(&mut self, events: &[Event]) -> Option<Arc<ProcessorState>> {
+        let state = self.store.data().shared.scope.state.clone()?;
+        self.store.data_mut().state_call.begin(events);
+        Some(state)
+    }
+
+    /// Applies the call's state writes if it succeeded as a whole; drops them if not.
+    fn end_state(&mut self, state: Option<Arc<ProcessorState>>, succeeded: bool) {
+        if let Some(state) = state {
+            self.store.data_mut().state_call.end(&state, succeeded);
         }
     }
 
@@ -228,13 +247,21 @@ impl Instance {
         self.input.clear();
         wire::write_batch(&mut self.input, events);
         self.arm_metered(events.len() as u64);
-        match self.call(Entry::Batch)? {
-            Outcome::Failed(reason) => Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()),
-            Outcome::Output => {
+        let state = self.begin_state(events);
+        let (result, succeeded) = match self.call(Entry::Batch) {
+            Ok(Outcome::Output) => {
                 let finish = self.finish();
-                wire::parse_batch_output(&self.output, events, finish)
+                let parsed = wire::parse_batch_output(&self.output, events, finish);
+                let ok = parsed.is_ok();
+                (parsed, ok)
             }
-        }
+            Ok(Outcome::Failed(reason)) => {
+                (Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()), false)
+            }
+            Err(err) => (Err(err), false),
+        };
+        self.end_state(state, succeeded);
+        result
     }
 
     fn finish(&self) -> wire::Finish<'_> {

@@ -21,6 +21,23 @@ pub struct Limits {
     /// Guest log lines (`log`, WASI stdout/stderr) per second, per processor;
     /// lines over it are dropped and counted.
     pub log_lines_per_second: u32,
+    /// Size caps of the processor's state (`permissions.state`).
+    pub state: StateCaps,
+}
+
+/// Caps on a processor's state; a write past one is refused with its name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateCaps {
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+    /// All keys and values of the processor together.
+    pub max_bytes: usize,
+}
+
+impl Default for StateCaps {
+    fn default() -> Self {
+        Self { max_key_bytes: 1024, max_value_bytes: 64 * 1024, max_bytes: 64 * 1024 * 1024 }
+    }
 }
 
 impl Default for Limits {
@@ -33,6 +50,7 @@ impl Default for Limits {
             max_output_bytes: 16 * 1024 * 1024,
             max_outputs: 1000,
             log_lines_per_second: 100,
+            state: StateCaps::default(),
         }
     }
 }

@@ -65,6 +65,12 @@ impl Runtime {
         &self.inner.settings
     }
 
+    /// The keyed state of processor `name`, once a version granted
+    /// `permissions.state` was loaded under that name.
+    pub fn processor_state(&self, name: &str) -> Option<Arc<crate::progress::ProcessorState>> {
+        self.inner.scopes.state_of(name)
+    }
+
     /// Reads and loads a module file (`.wasm`, or `.wat` text).
     pub fn load_file(&self, path: &Path, spec: ProcessorSpec) -> Result<Arc<LoadedModule>, RuntimeError> {
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_owned(), source })?;

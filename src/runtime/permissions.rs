@@ -12,11 +12,13 @@ pub struct Permissions {
     pub metrics: bool,
     /// `None` = `http_request` not granted.
     pub http: Option<HttpPermission>,
+    /// `state_get`, `state_set`, `state_delete` (caps in `Limits::state`).
+    pub state: bool,
 }
 
 impl Default for Permissions {
     fn default() -> Self {
-        Self { log: true, metrics: true, http: None }
+        Self { log: true, metrics: true, http: None, state: false }
     }
 }
 

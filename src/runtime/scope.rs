@@ -13,6 +13,7 @@ use super::http::RateWindow;
 use super::metrics::{GUEST_LOG_LINES_DROPPED, GUEST_METRICS_DROPPED, MAX_GUEST_METRICS};
 use super::quota::QuotaMeter;
 use super::ProcessorSpec;
+use crate::progress::ProcessorState;
 
 /// The tenant label of processors that name none.
 pub const DEFAULT_TENANT: &str = "default";
@@ -32,6 +33,8 @@ pub struct ProcessorScope {
     pub quota: QuotaMeter,
     /// `http.max_requests_per_minute` of all its versions together.
     pub http_rate: Arc<RateWindow>,
+    /// Keyed state, when `permissions.state` is granted: one for every version.
+    pub state: Option<Arc<ProcessorState>>,
 }
 
 /// Whether a guest metric name may be recorded.
@@ -55,6 +58,7 @@ impl ProcessorScope {
             log_lines: Mutex::new(TokenBucket::new(spec.limits.log_lines_per_second)),
             quota: QuotaMeter::new(name, tenant, spec.quotas.clone()),
             http_rate: Arc::new(RateWindow::new()),
+            state: spec.permissions.state.then(|| ProcessorState::new(name, spec.limits.state.clone())),
             guest_metrics_dropped: metrics::counter!(GUEST_METRICS_DROPPED, "processor" => name.to_owned()),
             guest_log_lines_dropped: metrics::counter!(GUEST_LOG_LINES_DROPPED, "processor" => name.to_owned()),
         }
@@ -104,6 +108,11 @@ impl Scopes {
             return scope.clone();
         }
         self.by_name.entry(spec.name.clone()).or_insert_with(|| Arc::new(ProcessorScope::new(spec))).clone()
+    }
+
+    /// The keyed state of processor `name`, if it was loaded with `permissions.state`.
+    pub fn state_of(&self, name: &str) -> Option<Arc<ProcessorState>> {
+        self.by_name.get(name).and_then(|scope| scope.state.clone())
     }
 }
 

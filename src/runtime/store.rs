@@ -9,6 +9,7 @@ use wasmtime::{Memory, ResourceLimiter};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::host::ProcessorShared;
+use super::host_state::StateCall;
 
 /// Store data of one instance.
 pub struct StoreData {
@@ -26,6 +27,8 @@ pub struct StoreData {
     pub wasi: Option<WasiP1Ctx>,
     /// Zero of the guest's WASI monotonic clock.
     pub clock_origin: Instant,
+    /// State writes of the call in progress (`permissions.state`).
+    pub state_call: StateCall,
 }
 
 impl StoreData {
@@ -38,6 +41,7 @@ impl StoreData {
             gauges: HashMap::new(),
             wasi: None,
             clock_origin: Instant::now(),
+            state_call: StateCall::default(),
         }
     }
 

@@ -67,10 +67,13 @@ const OPTIONAL: [(&str, &str); 4] = [
     ("last_error", "() -> i64"),
     ("flowctl_abi_version", "() -> i32"),
 ];
-const HOST_FUNCTIONS: [(&str, &str); 3] = [
+const HOST_FUNCTIONS: [(&str, &str); 6] = [
     ("log", "(i32, i32, i32) -> ()"),
     ("record_metric", "(i32, i32, f64) -> ()"),
     ("http_request", "(i32, i32, i32, i32, i32) -> i64"),
+    ("state_get", "(i32, i32) -> i64"),
+    ("state_set", "(i32, i32, i32, i32) -> i32"),
+    ("state_delete", "(i32, i32) -> i32"),
 ];
 
 /// The report of a compiled module.

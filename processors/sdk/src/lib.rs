@@ -33,6 +33,7 @@ pub mod batch;
 pub mod event;
 pub mod host;
 pub mod output;
+pub mod state;
 
 pub use event::Event;
 pub use output::{Error, Output, Result};
