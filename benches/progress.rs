@@ -2,6 +2,8 @@
 //! with checkpoints (tickets, flushes every half interval, a commit per
 //! interval) and without, alternated in one run; median of 5 each.
 //!
+//! And what processor state costs per event: `state_get` + `state_set`.
+//!
 //! `cargo bench --bench progress` (release). Figures in docs/performance.md.
 
 #![allow(clippy::unwrap_used)] // a bench: a failed unwrap is a failed run
@@ -11,7 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flowctl::actors::{run_pipeline_with, EngineOptions};
-use flowctl::runtime::{Runtime, RuntimeSettings};
+use flowctl::event::Event;
+use flowctl::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
 
 const EVENTS: usize = 1_000_000;
 const ROUNDS: usize = 5;
@@ -60,12 +63,48 @@ fn run(dir: &Path, file: &Path, runtime: &Runtime, without_checkpoints: bool) ->
     took
 }
 
+/// Per-event cost of `state_get` + `state_set`: the same echo guest with and
+/// without the two calls, event by event, state in memory and (durable) with
+/// pending writes held for checkpoints.
+fn state_cost() {
+    let runtime = Runtime::new(RuntimeSettings::default()).unwrap();
+    let guests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests");
+    let events: Vec<Event> = (0..100_000)
+        .map(|n| Event::new(format!("{n:010}"), "t", 1, serde_json::json!({"n": n, "pad": "x".repeat(200)})))
+        .collect();
+    let per_event = |file: &str, durable: bool| {
+        let mut spec = ProcessorSpec::named(if durable { "durable" } else { file });
+        spec.permissions.state = true;
+        let module = runtime.load_file(&guests.join(file), spec).unwrap();
+        if let (true, Some(state)) = (durable, runtime.processor_state("durable")) {
+            state.load(Vec::new());
+        }
+        let mut instance = module.instantiate().unwrap();
+        let mut best = f64::MAX;
+        for _ in 0..ROUNDS {
+            let start = Instant::now();
+            for event in &events {
+                instance.process_event(event).unwrap();
+            }
+            best = best.min(start.elapsed().as_secs_f64() * 1e9 / events.len() as f64);
+        }
+        best
+    };
+    let (echo, memory, durable) =
+        (per_event("echo.wat", false), per_event("state_counter.wat", false), per_event("state_counter.wat", true));
+    println!("state_get + state_set per event (best of {ROUNDS} x 100,000 events, one at a time):");
+    println!("  echo guest:                 {echo:>8.0} ns/event");
+    println!("  + get and set, in memory:   {memory:>8.0} ns/event  (+{:.2} us)", (memory - echo) / 1000.0);
+    println!("  + get and set, durable:     {durable:>8.0} ns/event  (+{:.2} us)", (durable - echo) / 1000.0);
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
 fn main() {
+    state_cost();
     let dir = tempfile::tempdir().unwrap();
     write_input(&dir.path().join("in.jsonl"));
     let file = pipeline_file(dir.path());

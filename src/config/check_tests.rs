@@ -273,7 +273,7 @@ fn unknown_keys_are_named_with_line_and_path() {
     let problems = dir.problems(&with_wasm("        module: m.wasm\n        limits:\n          memroy: 3MiB\n"));
     assert_eq!(
         problems,
-        ["13: spec.processors[0].wasm.limits.memroy: unknown key `memroy`, expected one of memory, fuel, timeout, max_input, max_output, max_outputs, log_lines_per_second"]
+        ["13: spec.processors[0].wasm.limits.memroy: unknown key `memroy`, expected one of memory, fuel, timeout, max_input, max_output, max_outputs, log_lines_per_second, max_state_key, max_state_value, max_state"]
     );
 }
 
@@ -409,4 +409,18 @@ fn quotas_and_limits_are_checked() {
     assert_eq!((wasm.quotas.memory_mb_hours, wasm.quotas.on_breach), (Some(5.0), crate::runtime::QuotaAction::Pause));
     assert_eq!((wasm.limits.max_outputs, wasm.limits.log_lines_per_second), (7, 0));
     assert_eq!(pipeline.tenants()["p"], "acme");
+}
+
+#[test]
+fn a_processor_granted_state_runs_on_one_worker() {
+    let dir = Dir::new();
+    let problems =
+        dir.problems(&with_wasm("        module: m.wasm\n        pool_size: 2\n        permissions: {state: true}\n"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("wasm.pool_size: must be 1 for a processor granted permissions.state"),
+        "{problems:?}"
+    );
+    let fine = dir.parse(&with_wasm("        module: m.wasm\n        permissions: {state: true}\n")).unwrap();
+    assert_eq!(fine.processors[0].wasm().map(|w| w.pool_size), Some(1), "one worker by default");
 }

@@ -156,7 +156,7 @@ impl ProcessorState {
     }
 
     /// Takes the committed state from the store; writes are now held for checkpoints.
-    pub fn load(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) {
+    pub fn load(&self, entries: Vec<super::store::StateEntry>) {
         let mut keys = self.keys();
         for (key, value) in entries {
             keys.bytes += (key.len() + value.len()) as u64;
@@ -251,7 +251,7 @@ impl ProcessorState {
         let mut keys = self.keys();
         for (key, count) in plan.counts {
             let Some(entry) = keys.map.get_mut(&key) else { continue };
-            let committed = entry.pending.drain(..count).last().map(|(value, _)| value);
+            let committed = entry.pending.drain(..count).next_back().map(|(value, _)| value);
             if let Some(value) = committed {
                 entry.committed = value;
             }

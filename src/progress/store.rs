@@ -53,6 +53,9 @@ pub struct StateWrite {
     pub value: Option<Vec<u8>>,
 }
 
+/// One key of a processor's state and its value.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
 /// How much state a processor keeps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StateSize {
@@ -158,7 +161,7 @@ impl StateStore {
     }
 
     /// Every key and value of `processor`'s state.
-    pub fn state_of(&self, processor: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn state_of(&self, processor: &str) -> Result<Vec<StateEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.corrupt(e))?;
         let table = match txn.open_table(STATE) {
             Ok(table) => table,

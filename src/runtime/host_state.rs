@@ -145,3 +145,7 @@ fn log_refusal(caller: &Caller<'_, StoreData>, refusal: StateRefusal) {
     let shared = &caller.data().shared;
     tracing::debug!(processor = %shared.scope.name, version = %shared.version, "state write refused: {refusal}");
 }
+
+#[cfg(test)]
+#[path = "host_state_tests.rs"]
+mod tests;
