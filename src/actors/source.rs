@@ -71,7 +71,17 @@ impl SourceThread {
             }
             // Everything this poll produced holds its ticket: the poll is
             // finished when all of it is (events, their outputs, dead letters).
-            let ticket = self.progress.as_ref().zip(source.position()).map(|(p, at)| p.open(at));
+            let on_finish = source.take_finish_action();
+            let ticket = match (&self.progress, source.position()) {
+                (Some(progress), Some(at)) => Some(progress.open_with(at, on_finish)),
+                // Untracked (a run without checkpoints): nothing waits for the poll's events.
+                _ => {
+                    if let Some(finish) = on_finish {
+                        finish();
+                    }
+                    None
+                }
+            };
             let rejects: Vec<DeadLetter> = source
                 .take_rejects()
                 .into_iter()

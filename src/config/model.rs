@@ -109,6 +109,33 @@ pub enum SourceKind {
     Stdin,
     /// A remote `flowctl.v1.SourceService` (`StreamEvents`). Boxed: much larger than the others.
     Grpc(Box<GrpcSourceConfig>),
+    /// A JetStream durable pull consumer.
+    Nats(NatsSourceConfig),
+}
+
+/// `type: nats` source (`docs/scale-out.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsSourceConfig {
+    pub url: String,
+    pub stream: String,
+    /// Only messages on this subject (default: the whole stream).
+    pub subject: Option<String>,
+    /// The durable consumer; processes with the same one share the messages.
+    pub durable: String,
+    /// Messages per pull request.
+    pub batch: usize,
+    /// How long JetStream waits for an acknowledgement before redelivering.
+    pub ack_wait: Duration,
+    /// Messages delivered and not yet acknowledged, at most (the backpressure bound).
+    pub max_ack_pending: i64,
+}
+
+/// `type: nats` sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsSinkConfig {
+    pub url: String,
+    pub stream: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +280,8 @@ pub enum SinkKind {
     Grpc(Box<GrpcSinkConfig>),
     /// Serves `flowctl.v1.SourceService` to any number of subscribers.
     GrpcServer(GrpcServerConfig),
+    /// Publishes to a JetStream subject.
+    Nats(NatsSinkConfig),
 }
 
 /// How flowctl reaches a remote `flowctl.v1` component (shared by the gRPC

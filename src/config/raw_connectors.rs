@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 
 use super::raw::UnitText;
 use super::raw_grpc::{RawGrpcServer, RawGrpcSink, RawGrpcSource};
+use super::raw_nats::{RawNatsSink, RawNatsSource};
 
 /// `generator` source config; missing keys take [`super::defaults`].
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +64,7 @@ pub enum RawSourceConfig {
     Stdin,
     /// Boxed: much larger than the others.
     Grpc(Box<RawGrpcSource>),
+    Nats(Box<RawNatsSource>),
 }
 
 #[derive(Debug)]
@@ -73,6 +75,7 @@ pub enum RawSinkConfig {
     /// Boxed: much larger than the others.
     Grpc(Box<RawGrpcSink>),
     GrpcServer(RawGrpcServer),
+    Nats(Box<RawNatsSink>),
 }
 
 /// `config:` of a connector: typed already, or buffered because it came before `type:`
@@ -118,7 +121,7 @@ impl ConnectorFamily for Sources {
     type Config = RawSourceConfig;
     type Inputs = Spanned<IgnoredAny>;
     const WHAT: &'static str = "a source: {id, type, config}";
-    const TYPES: &'static [&'static str] = &["generator", "file", "stdin", "grpc"];
+    const TYPES: &'static [&'static str] = &["generator", "file", "stdin", "grpc", "nats"];
 
     fn next_typed<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Option<RawSourceConfig>, A::Error> {
         Ok(Some(match kind {
@@ -129,6 +132,7 @@ impl ConnectorFamily for Sources {
                 RawSourceConfig::Stdin
             }
             "grpc" => RawSourceConfig::Grpc(map.next_value()?),
+            "nats" => RawSourceConfig::Nats(map.next_value()?),
             _ => return Ok(None),
         }))
     }
@@ -138,7 +142,7 @@ impl ConnectorFamily for Sinks {
     type Config = RawSinkConfig;
     type Inputs = Spanned<Vec<Spanned<String>>>;
     const WHAT: &'static str = "a sink: {id, type, inputs, config}";
-    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "grpc", "grpc_server"];
+    const TYPES: &'static [&'static str] = &["stdout", "file", "null", "grpc", "grpc_server", "nats"];
 
     fn next_typed<'de, A: MapAccess<'de>>(kind: &str, map: &mut A) -> Result<Option<RawSinkConfig>, A::Error> {
         Ok(Some(match kind {
@@ -150,6 +154,7 @@ impl ConnectorFamily for Sinks {
             }
             "grpc" => RawSinkConfig::Grpc(map.next_value()?),
             "grpc_server" => RawSinkConfig::GrpcServer(map.next_value()?),
+            "nats" => RawSinkConfig::Nats(map.next_value()?),
             _ => return Ok(None),
         }))
     }

@@ -234,8 +234,17 @@ fn source_kind(r: &mut Resolver, raw: &RawSource, config: Option<&RawSourceConfi
             r.problems.on(&raw.kind, format!("{key}.config.endpoint"), "a grpc source needs `config: {endpoint: ...}`");
             return None;
         }
+        ("nats", Some(RawSourceConfig::Nats(config))) => SourceKind::Nats(super::resolve_nats::source(r, config, key)),
+        ("nats", _) => {
+            r.problems.on(
+                &raw.kind,
+                format!("{key}.config"),
+                "a nats source needs `config: {stream: ..., durable: ...}`",
+            );
+            return None;
+        }
         (other, _) => {
-            let message = format!("unknown source type {other:?} (use generator, file, stdin or grpc)");
+            let message = format!("unknown source type {other:?} (use generator, file, stdin, grpc or nats)");
             r.problems.on(&raw.kind, format!("{key}.type"), message);
             return None;
         }
@@ -313,6 +322,15 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
         ("grpc_server", Some(RawSinkConfig::GrpcServer(config))) => {
             SinkKind::GrpcServer(super::resolve_grpc::server(r, config, key)?)
         }
+        ("nats", Some(RawSinkConfig::Nats(config))) => SinkKind::Nats(super::resolve_nats::sink(r, config, key)),
+        ("nats", _) => {
+            r.problems.on(
+                &raw.kind,
+                format!("{key}.config"),
+                "a nats sink needs `config: {stream: ..., subject: ...}`",
+            );
+            return None;
+        }
         ("grpc_server", _) => {
             r.problems.on(
                 &raw.kind,
@@ -369,6 +387,7 @@ pub(crate) mod buffered {
                 RawSourceConfig::Stdin
             }
             "grpc" => RawSourceConfig::Grpc(typed(r, value, key)?),
+            "nats" => RawSourceConfig::Nats(typed(r, value, key)?),
             _ => return Some(None),
         }))
     }
@@ -388,6 +407,7 @@ pub(crate) mod buffered {
             }
             "grpc" => RawSinkConfig::Grpc(typed(r, value, key)?),
             "grpc_server" => RawSinkConfig::GrpcServer(typed(r, value, key)?),
+            "nats" => RawSinkConfig::Nats(typed(r, value, key)?),
             _ => return Some(None),
         }))
     }

@@ -20,13 +20,17 @@
 //! One connector per file: [`generator`] (with the [`stellar`] profile and its
 //! [`stellar_ops`], the [`pacer`] that holds a rate, the seeded [`rng`]),
 //! [`file_source`] and [`stdin`] (both reading through [`jsonl`]), [`stdout`],
-//! [`file_sink`], [`null`], [`dead_letter`].
+//! [`file_sink`], [`null`], [`dead_letter`], and the JetStream pair
+//! [`nats_source`] and [`nats_sink`] (sharing `nats`).
 
 pub mod dead_letter;
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
 pub mod jsonl;
+mod nats;
+pub mod nats_sink;
+pub mod nats_source;
 pub mod null;
 pub mod pacer;
 pub mod rng;
@@ -39,7 +43,7 @@ use std::time::Duration;
 
 use crate::config::{SinkKind, SinkSpec, SourceKind, SourceSpec};
 use crate::event::Event;
-use crate::progress::SourcePosition;
+use crate::progress::{FinishAction, SourcePosition};
 
 pub use dead_letter::{DeadLetter, DeadLetterWriter};
 pub use null::{NullCounters, NullSink};
@@ -74,6 +78,12 @@ pub trait Source: Send + 'static {
     /// Where a restart would resume after everything polled so far. `None`:
     /// this source cannot resume (stdin), so nothing is saved for it.
     fn position(&self) -> Option<SourcePosition> {
+        None
+    }
+
+    /// Called after every poll: what to do once everything that poll produced
+    /// is finished (the `nats` source acknowledges its messages then).
+    fn take_finish_action(&mut self) -> Option<FinishAction> {
         None
     }
 
@@ -171,6 +181,7 @@ pub fn build_source(spec: &SourceSpec) -> Result<Box<dyn Source>, ConnectorError
         SourceKind::File(config) => Box::new(file_source::FileSource::open(&spec.id, config)?),
         SourceKind::Stdin => Box::new(stdin::StdinSource::new(&spec.id)),
         SourceKind::Grpc(config) => Box::new(crate::grpc::source::GrpcSource::start(&spec.id, config)?),
+        SourceKind::Nats(config) => Box::new(nats_source::NatsSource::start(&spec.id, config)?),
     })
 }
 
@@ -183,5 +194,6 @@ pub fn build_sink(spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError> {
         SinkKind::Null => Box::new(NullSink::new()),
         SinkKind::Grpc(config) => Box::new(crate::grpc::sink::GrpcSink::start(&spec.id, config)?),
         SinkKind::GrpcServer(config) => Box::new(crate::grpc::subscribers::SubscriberServer::start(&spec.id, config)?),
+        SinkKind::Nats(config) => Box::new(nats_sink::NatsSink::start(&spec.id, config)?),
     })
 }

@@ -17,4 +17,4 @@ pub use keyed::{ProcessorState, Span, StatePlan, StateRefusal};
 pub use position::SourcePosition;
 pub use resume::{resume_sources, untracked, ResumeError, Resumed};
 pub use store::{reset, store_path, Saved, StateSize, StateStore, StateWrite, StoreError};
-pub use ticket::{Board, SourceProgress, Ticket, Unflushed};
+pub use ticket::{Board, FinishAction, SourceProgress, Ticket, Unflushed};

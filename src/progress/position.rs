@@ -15,6 +15,9 @@ pub enum SourcePosition {
     /// A `type: grpc` source: the `SaveState` map of the last event delivered
     /// (what the remote source resumes after).
     Grpc { state: std::collections::BTreeMap<String, String> },
+    /// A `nats` source: nothing to resume from here; the JetStream durable
+    /// consumer remembers what was acknowledged.
+    Nats { stream: String, durable: String },
 }
 
 impl SourcePosition {
@@ -24,6 +27,7 @@ impl SourcePosition {
             SourcePosition::File { .. } => "file",
             SourcePosition::Generator { .. } => "generator",
             SourcePosition::Grpc { .. } => "grpc",
+            SourcePosition::Nats { .. } => "nats",
         }
     }
 }
@@ -37,6 +41,7 @@ impl std::fmt::Display for SourcePosition {
                 Some(id) => write!(f, "after event {id}"),
                 None => write!(f, "{} saved state keys", state.len()),
             },
+            SourcePosition::Nats { stream, durable } => write!(f, "acknowledged in JetStream ({stream}/{durable})"),
         }
     }
 }

@@ -56,10 +56,20 @@ struct Polls {
     newly_finished: Vec<(u64, SourcePosition)>,
 }
 
-#[derive(Debug)]
+/// What a source wants done once one of its polls is finished (the `nats`
+/// source acknowledges the poll's messages).
+pub type FinishAction = Box<dyn FnOnce() + Send>;
+
 struct Poll {
     after: SourcePosition,
     done: bool,
+    on_finish: Option<FinishAction>,
+}
+
+impl std::fmt::Debug for Poll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poll").field("after", &self.after).field("done", &self.done).finish_non_exhaustive()
+    }
 }
 
 impl SourceProgress {
@@ -89,9 +99,15 @@ impl SourceProgress {
     /// A ticket for the poll that ended at `after`; the poll is finished when
     /// the last clone of it is dropped.
     pub fn open(self: &Arc<Self>, after: SourcePosition) -> Ticket {
+        self.open_with(after, None)
+    }
+
+    /// [`SourceProgress::open`], running `on_finish` once this poll is
+    /// finished (whether or not the polls before it are).
+    pub fn open_with(self: &Arc<Self>, after: SourcePosition, on_finish: Option<FinishAction>) -> Ticket {
         let mut polls = self.polls.lock().unwrap_or_else(PoisonError::into_inner);
         let seq = polls.first + polls.open.len() as u64;
-        polls.open.push_back(Poll { after, done: false });
+        polls.open.push_back(Poll { after, done: false, on_finish });
         Ticket(Arc::new(Mark::Poll { source: self.clone(), seq }))
     }
 
@@ -108,8 +124,10 @@ impl SourceProgress {
     fn finish(&self, seq: u64) {
         let mut polls = self.polls.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(index) = seq.checked_sub(polls.first) else { return };
+        let mut action = None;
         if let Some(poll) = polls.open.get_mut(index as usize) {
             poll.done = true;
+            action = poll.on_finish.take();
         }
         while polls.open.front().is_some_and(|p| p.done) {
             if let Some(poll) = polls.open.pop_front() {
@@ -118,6 +136,10 @@ impl SourceProgress {
                 polls.newly_finished.push((seq, poll.after.clone()));
                 polls.finished = Some(poll.after);
             }
+        }
+        drop(polls);
+        if let Some(action) = action {
+            action();
         }
     }
 }
@@ -250,6 +272,21 @@ mod tests {
         drop(derived);
         assert_eq!(progress.finished(), Some(gen(3)));
         assert_eq!(progress.pending(), 0);
+    }
+
+    #[test]
+    fn a_finish_action_runs_when_its_own_poll_is_finished() {
+        let progress = SourceProgress::new("s".into(), 0, Arc::default(), None);
+        let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ack = |n: usize| -> Option<FinishAction> {
+            let acked = acked.clone();
+            Some(Box::new(move || drop(acked.fetch_add(n, std::sync::atomic::Ordering::SeqCst))))
+        };
+        let (a, b) = (progress.open_with(gen(1), ack(1)), progress.open_with(gen(2), ack(10)));
+        drop(b);
+        assert_eq!(acked.load(std::sync::atomic::Ordering::SeqCst), 10, "out of order: acks need no prefix");
+        drop(a);
+        assert_eq!(acked.load(std::sync::atomic::Ordering::SeqCst), 11);
     }
 
     #[test]

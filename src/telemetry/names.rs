@@ -15,6 +15,8 @@ pub const EVENTS_FILTERED: &str = "flowctl_events_filtered_total";
 pub const EVENTS_DEAD_LETTERED: &str = "flowctl_events_dead_lettered_total";
 /// Events that reached a sink after it failed and were not written. Labels: `pipeline`, `component`.
 pub const EVENTS_LOST: &str = "flowctl_events_lost_total";
+/// Messages a `nats` source's durable consumer has not delivered yet (JetStream's pending count). Label: `component`.
+pub const SOURCE_LAG: &str = "flowctl_source_lag";
 /// Checkpoints written to the state store. Labels: `pipeline`, `outcome` (`ok`, `failed`).
 pub const CHECKPOINTS: &str = "flowctl_checkpoints_total";
 /// Time one checkpoint commit took, in seconds. Label: `pipeline`.
@@ -146,6 +148,7 @@ pub const CATALOG: &[MetricDef] = &[
         &["pipeline", "component"],
         "Events that reached a sink after it failed, and were not written.",
     ),
+    def(SOURCE_LAG, Kind::Gauge, &["component"], "Messages a nats source's durable consumer has yet to deliver."),
     def(CHECKPOINTS, Kind::Counter, &["pipeline", "outcome"], "Checkpoints committed to the state store, by outcome."),
     def(CHECKPOINT_SECONDS, Kind::Histogram, &["pipeline"], "Time one checkpoint commit took (fsync included)."),
     def(BYTES_IN, Kind::Counter, COMPONENT, "Bytes of serialized events into a component."),
