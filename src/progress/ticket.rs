@@ -280,7 +280,9 @@ mod tests {
         let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let ack = |n: usize| -> Option<FinishAction> {
             let acked = acked.clone();
-            Some(Box::new(move || drop(acked.fetch_add(n, std::sync::atomic::Ordering::SeqCst))))
+            Some(Box::new(move || {
+                acked.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            }))
         };
         let (a, b) = (progress.open_with(gen(1), ack(1)), progress.open_with(gen(2), ack(10)));
         drop(b);

@@ -1,0 +1,98 @@
+//! NATS JetStream scale-out: source nats -> passthrough -> sink nats, with a
+//! real `nats-server -js` on loopback (`scripts/nats-server.sh` installs it).
+//! 1 and then 2 `flowctl run` processes (the release binary) share one
+//! durable consumer; the figure is events/s from their start until the sink
+//! stream holds every event.
+//!
+//! `cargo bench --bench nats` (release). Figures in docs/performance.md.
+
+#![allow(clippy::unwrap_used)] // a bench: a failed unwrap is a failed run
+
+#[path = "../tests/nats_common/mod.rs"]
+mod nats_common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nats_common::NatsServer;
+
+const EVENTS: usize = 300_000;
+const ROUNDS: usize = 3;
+
+fn pipeline(dir: &Path, url: &str, round: &str) -> std::path::PathBuf {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("processors/passthrough.wasm");
+    let text = format!(
+        r#"apiVersion: flowctl/v1
+kind: Pipeline
+metadata: {{name: nats-bench}}
+spec:
+  settings: {{metrics_addr: "127.0.0.1:0", hot_reload: false}}
+  sources:
+    - id: in
+      type: nats
+      config: {{url: "{url}", stream: IN{round}, subject: in{round}.events, durable: work, batch: 256}}
+  processors:
+    - {{id: p, type: wasm, inputs: [in], wasm: {{module: "{}", batch_size: 256}}}}
+  sinks:
+    - {{id: out, type: nats, inputs: [p], config: {{url: "{url}", stream: OUT{round}, subject: out{round}.events}}}}
+"#,
+        module.display()
+    );
+    let file = dir.join("pipeline.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn spawn(file: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_flowctl"))
+        .args(["--log-level", "warn", "run"])
+        .arg(file)
+        .current_dir(file.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Events/s of `replicas` processes draining `EVENTS` from a fresh stream.
+fn run(nats: &NatsServer, replicas: usize, round: &str) -> f64 {
+    let payloads = (0..EVENTS)
+        .map(|n| {
+            format!(r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"pad":"{}"}}}}"#, "x".repeat(200))
+                .into_bytes()
+        })
+        .collect();
+    nats.publish(&format!("IN{round}"), &format!("in{round}.events"), payloads);
+    let dirs: Vec<tempfile::TempDir> = (0..replicas).map(|_| tempfile::tempdir().unwrap()).collect();
+    let files: Vec<_> = dirs.iter().map(|d| pipeline(d.path(), &nats.url, round)).collect();
+    let start = Instant::now();
+    let mut children: Vec<Child> = files.iter().map(|f| spawn(f)).collect();
+    while nats.count(&format!("OUT{round}")) < EVENTS as u64 {
+        assert!(start.elapsed() < Duration::from_secs(300), "the replicas never finished");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let took = start.elapsed();
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    EVENTS as f64 / took.as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let nats = NatsServer::start();
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        one.push(run(&nats, 1, &format!("A{round}")));
+        two.push(run(&nats, 2, &format!("B{round}")));
+    }
+    println!("nats source -> passthrough -> nats sink, {EVENTS} events of ~300 B, median of {ROUNDS}:");
+    println!("  1 process:   {:>10.0} events/s", median(one));
+    println!("  2 processes: {:>10.0} events/s  (one durable consumer, this 2-core machine)", median(two));
+}
