@@ -68,10 +68,7 @@ fn run(nats: &NatsServer, replicas: usize, round: &str) -> f64 {
     let files: Vec<_> = dirs.iter().map(|d| pipeline(d.path(), &nats.url, round)).collect();
     let start = Instant::now();
     let mut children: Vec<Child> = files.iter().map(|f| spawn(f)).collect();
-    while nats.count(&format!("OUT{round}")) < EVENTS as u64 {
-        assert!(start.elapsed() < Duration::from_secs(300), "the replicas never finished");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(nats.wait_for_count(&format!("OUT{round}"), EVENTS as u64, Duration::from_secs(300)), "never finished");
     let took = start.elapsed();
     for child in &mut children {
         let _ = child.kill();

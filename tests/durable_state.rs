@@ -82,6 +82,7 @@ fn counts_stay_exact_through_ten_kill_9s_and_a_hot_reload() {
     for round in 0..10 {
         let target = output_bytes(&ws) + rng.u64(1..600_000);
         let mut child = ws.spawn(&file, Stdio::null());
+        let _reaper = KillOnDrop(child.id());
         let start = Instant::now();
         let wait_for = |done: &dyn Fn() -> bool, child: &mut std::process::Child| {
             while !done() && child.try_wait().unwrap().is_none() {
@@ -120,6 +121,7 @@ fn counts_stay_exact_through_ten_kill_9s_and_a_hot_reload() {
     append(&ws, &mut written, rest);
     // The last run: until the last event is counted, then a clean stop.
     let child = ws.spawn(&file, Stdio::null());
+    let _reaper = KillOnDrop(child.id());
     let start = Instant::now();
     let last = format!("e-{:07}#count", EVENTS - 1);
     while !output_tail_has(&ws, &last) {

@@ -67,6 +67,7 @@ fn two_processes_share_a_durable_and_a_kill_9_loses_and_repeats_nothing() {
     let (ws_b, file_b) = replica(&nats);
     let mut a = ws_a.spawn(&file_a, Stdio::null());
     let b = ws_b.spawn(&file_b, Stdio::null());
+    let _reapers = (KillOnDrop(a.id()), KillOnDrop(b.id()));
     wait_until("a quarter of the events in OUT", || nats.count("OUT") >= (EVENTS / 4) as u64);
     a.kill().unwrap(); // SIGKILL
     a.wait().unwrap();

@@ -145,6 +145,7 @@ struct Driver<'a> {
 impl Driver<'_> {
     fn run(&self, mut sink: Box<dyn Sink>, rx: &ThreadReceiver<SharedBatch>) -> Result<(), String> {
         let (id, m) = (self.id, self.m);
+        let flush_every = sink.flush_every().map_or(self.flush_every, |own| own.min(self.flush_every));
         let mut dirty = false;
         let mut failed: Option<String> = None;
         let mut bytes_seen = 0;
@@ -181,7 +182,7 @@ impl Driver<'_> {
                         bytes_seen = total;
                     }
                     self.in_flight.sub(events.len());
-                    if dirty && failed.is_none() && unflushed.due(self.flush_every) {
+                    if dirty && failed.is_none() && unflushed.due(flush_every) {
                         failed = self.flush(sink.as_mut(), &mut unflushed).err();
                         dirty = false;
                     }

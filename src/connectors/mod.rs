@@ -105,6 +105,15 @@ pub trait Sink: Send + 'static {
     /// engine when idle and always at shutdown.
     fn flush(&mut self) -> Result<(), ConnectorError>;
 
+    /// How long written events may wait for a flush while the engine tracks
+    /// their progress, when this sink wants it shorter than the pipeline's
+    /// (half its `checkpoint_interval`): a sink whose flush is cheap (waiting
+    /// for acknowledgements already on their way) flushes often, so what it
+    /// wrote is finished early.
+    fn flush_every(&self) -> Option<Duration> {
+        None
+    }
+
     /// Bytes handed to the output so far (for `flowctl_bytes_out_total`), for
     /// sinks that serialize; `null` writes nothing and has none.
     fn bytes_written(&self) -> Option<u64> {

@@ -1,8 +1,10 @@
 //! The `nats` sink: publishes each event to a JetStream subject, its JSON as
 //! the payload, `Nats-Msg-Id` = the event id (so the stream's duplicate window
 //! turns a replay after a crash into a no-op), its type and metadata as
-//! headers. A `write` returns once JetStream acknowledged every event of it:
-//! an event counts as written only when it is stored.
+//! headers. `write` publishes without waiting (acknowledgements pile up, at
+//! most [`MAX_UNCONFIRMED`]); `flush` waits for every acknowledgement, and the
+//! engine lets an event count as finished only after a flush: an event is
+//! done only once JetStream stored it.
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
@@ -16,11 +18,19 @@ use crate::event::Event;
 pub const TYPE_HEADER: &str = "Flowctl-Type";
 pub const META_HEADER_PREFIX: &str = "Flowctl-Meta-";
 
+/// Publishes not yet acknowledged, at most: past it `write` waits for the
+/// older half, so memory stays bounded between flushes.
+pub const MAX_UNCONFIRMED: usize = 16_384;
+
+/// How often the engine collects the acknowledgements while busy.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+
 pub struct NatsSink {
     id: String,
     subject: String,
     js: jetstream::Context,
     runtime: tokio::runtime::Handle,
+    unconfirmed: std::collections::VecDeque<PublishAckFuture>,
     written: u64,
 }
 
@@ -29,7 +39,27 @@ impl NatsSink {
         let runtime = crate::grpc::io::handle();
         let (js, _) = runtime.block_on(open_stream(id, &config.url, &config.stream, &config.subject))?;
         tracing::info!(sink = id, url = %config.url, stream = %config.stream, subject = %config.subject, "nats sink connected");
-        Ok(Self { id: id.to_owned(), subject: config.subject.clone(), js, runtime, written: 0 })
+        Ok(Self {
+            id: id.to_owned(),
+            subject: config.subject.clone(),
+            js,
+            runtime,
+            unconfirmed: Default::default(),
+            written: 0,
+        })
+    }
+
+    /// Waits for the acknowledgements of all but the last `keep` publishes.
+    fn confirm(&mut self, keep: usize) -> Result<(), ConnectorError> {
+        let settle = self.unconfirmed.len().saturating_sub(keep);
+        let acks: Vec<PublishAckFuture> = self.unconfirmed.drain(..settle).collect();
+        let id = &self.id;
+        self.runtime.block_on(async {
+            for ack in acks {
+                ack.await.map_err(|e| error(id, format!("JetStream did not store an event: {e}")))?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -46,29 +76,33 @@ fn headers(event: &Event) -> HeaderMap {
 impl Sink for NatsSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
         let (js, subject, id) = (&self.js, &self.subject, &self.id);
-        let published = self.runtime.block_on(async {
-            // Every publish first (pipelined), then every acknowledgement.
-            let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(events.len());
+        let unconfirmed = &mut self.unconfirmed;
+        self.runtime.block_on(async {
             for event in events {
-                let payload = event.json();
                 let ack = js
-                    .publish_with_headers(subject.clone(), headers(event), payload)
+                    .publish_with_headers(subject.clone(), headers(event), event.json())
                     .await
                     .map_err(|e| error(id, format!("publish to {subject}: {e}")))?;
-                acks.push(ack);
+                unconfirmed.push_back(ack);
             }
-            for ack in acks {
-                ack.await.map_err(|e| error(id, format!("JetStream did not store an event: {e}")))?;
-            }
-            Ok::<u64, ConnectorError>(events.iter().map(|e| e.as_json().len() as u64).sum())
+            Ok::<(), ConnectorError>(())
         })?;
-        self.written += published;
+        self.written += events.iter().map(|e| e.as_json().len() as u64).sum::<u64>();
+        if self.unconfirmed.len() > MAX_UNCONFIRMED {
+            self.confirm(MAX_UNCONFIRMED / 2)?;
+        }
         Ok(())
     }
 
-    /// Nothing to do: `write` returns only once JetStream stored its events.
+    /// Waits until JetStream acknowledged every event published so far.
     fn flush(&mut self) -> Result<(), ConnectorError> {
-        Ok(())
+        self.confirm(0)
+    }
+
+    /// Acknowledgements are on their way already: collecting them is cheap,
+    /// and the source acknowledges its messages only after it.
+    fn flush_every(&self) -> Option<std::time::Duration> {
+        Some(FLUSH_EVERY)
     }
 
     fn bytes_written(&self) -> Option<u64> {

@@ -66,6 +66,18 @@ impl Workspace {
     }
 }
 
+/// Kills process `pid` when dropped, so a failed assertion leaves no run
+/// behind (a followed file or a NATS consumer never ends by itself). Killing
+/// a process that already ended is harmless.
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a pid this test spawned and a valid signal number.
+        unsafe { libc::kill(self.0 as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
 /// A finished run: exit code, output and the parsed log.
 pub struct Run {
     pub code: Option<i32>,

@@ -79,6 +79,23 @@ impl NatsServer {
         })
     }
 
+    /// Waits until `stream` holds `n` messages (polling one connection every 10 ms), or `limit` passed.
+    pub fn wait_for_count(&self, stream: &str, n: u64, limit: Duration) -> bool {
+        self.block_on(async {
+            let js = self.context().await;
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                if let Ok(mut s) = js.get_stream(stream).await {
+                    if s.info().await.map(|i| i.state.messages).unwrap_or(0) >= n {
+                        return true;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            false
+        })
+    }
+
     /// Messages `stream` holds now (0 before it exists).
     pub fn count(&self, stream: &str) -> u64 {
         self.block_on(async {
