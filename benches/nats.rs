@@ -31,7 +31,7 @@ spec:
   sources:
     - id: in
       type: nats
-      config: {{url: "{url}", stream: IN{round}, subject: in{round}.events, durable: work, batch: 256}}
+      config: {{url: "{url}", stream: IN{round}, subject: in{round}.events, durable: work}}
   processors:
     - {{id: p, type: wasm, inputs: [in], wasm: {{module: "{}", batch_size: 256}}}}
   sinks:
@@ -55,8 +55,18 @@ fn spawn(file: &Path) -> Child {
         .unwrap()
 }
 
-/// Events/s of `replicas` processes draining `EVENTS` from a fresh stream.
-fn run(nats: &NatsServer, replicas: usize, round: &str) -> f64 {
+/// CPU seconds (user + system) process `pid` used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+    // SAFETY: sysconf with a valid name.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Events/s of `replicas` processes draining `EVENTS` from a fresh stream,
+/// and the CPU seconds the replicas used for it.
+fn run(nats: &NatsServer, replicas: usize, round: &str) -> (f64, f64) {
     let payloads = (0..EVENTS)
         .map(|n| {
             format!(r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"pad":"{}"}}}}"#, "x".repeat(200))
@@ -70,11 +80,12 @@ fn run(nats: &NatsServer, replicas: usize, round: &str) -> f64 {
     let mut children: Vec<Child> = files.iter().map(|f| spawn(f)).collect();
     assert!(nats.wait_for_count(&format!("OUT{round}"), EVENTS as u64, Duration::from_secs(300)), "never finished");
     let took = start.elapsed();
+    let cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
     }
-    EVENTS as f64 / took.as_secs_f64()
+    (EVENTS as f64 / took.as_secs_f64(), cpu)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -84,12 +95,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let nats = NatsServer::start();
-    let (mut one, mut two) = (Vec::new(), Vec::new());
+    let (mut one, mut two, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
-        one.push(run(&nats, 1, &format!("A{round}")));
-        two.push(run(&nats, 2, &format!("B{round}")));
+        let (rate, used) = run(&nats, 1, &format!("A{round}"));
+        one.push(rate);
+        cpu.push(EVENTS as f64 / used);
+        two.push(run(&nats, 2, &format!("B{round}")).0);
     }
     println!("nats source -> passthrough -> nats sink, {EVENTS} events of ~300 B, median of {ROUNDS}:");
     println!("  1 process:   {:>10.0} events/s", median(one));
     println!("  2 processes: {:>10.0} events/s  (one durable consumer, this 2-core machine)", median(two));
+    println!("  flowctl's own CPU: {:>10.0} events per CPU second (the rest of the 2 cores: nats-server)", median(cpu));
 }

@@ -59,6 +59,6 @@ pub const PROCESS_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// `nats` connectors (`docs/scale-out.md`).
 pub const NATS_URL: &str = "nats://127.0.0.1:4222";
-pub const NATS_BATCH: usize = 256;
+pub const NATS_BATCH: usize = 1024;
 pub const NATS_ACK_WAIT: Duration = Duration::from_secs(30);
-pub const NATS_MAX_ACK_PENDING: i64 = 10_000;
+pub const NATS_MAX_ACK_PENDING: i64 = 20_000;
