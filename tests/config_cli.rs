@@ -126,9 +126,9 @@ fn unknown_types() {
 ",
         ),
         &[
-            "5: spec.sources[0].type: unknown source type \"kafka\" (use generator, file, stdin or grpc)",
+            "5: spec.sources[0].type: unknown source type \"kafka\" (use generator, file, stdin, grpc or nats)",
             "6: spec.processors[0].type: unknown processor type \"lambda\" (use wasm or grpc)",
-            "7: spec.sinks[0].type: unknown sink type \"s3\" (use stdout, file, null, grpc or grpc_server)",
+            "7: spec.sinks[0].type: unknown sink type \"s3\" (use stdout, file, null, grpc, grpc_server or nats)",
         ],
     );
 }

@@ -340,7 +340,7 @@ fn sink_kind(r: &mut Resolver, raw: &RawSink, config: Option<&RawSinkConfig>, ke
             return None;
         }
         (other, _) => {
-            let message = format!("unknown sink type {other:?} (use stdout, file, null, grpc or grpc_server)");
+            let message = format!("unknown sink type {other:?} (use stdout, file, null, grpc, grpc_server or nats)");
             r.problems.on(&raw.kind, format!("{key}.type"), message);
             return None;
         }
