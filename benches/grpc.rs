@@ -116,7 +116,7 @@ fn file_baseline(runtime: &Runtime, events: &[Event], dir: &Path) -> f64 {
         &format!("{{id: out, type: file, inputs: [p], config: {{path: \"{}\"}}}}", output.display()),
     );
     let start = Instant::now();
-    let report = run(p, runtime, EngineOptions::default());
+    let report = run(p, runtime, EngineOptions { without_checkpoints: true, ..EngineOptions::default() });
     assert_eq!(report.sinks[0].written, EVENTS);
     rate(EVENTS, start.elapsed())
 }
@@ -204,7 +204,7 @@ fn grpc_to_grpc(runtime: &Runtime, events: &[Event]) -> f64 {
         &format!("{{id: out, type: grpc, inputs: [p], config: {{endpoint: \"http://{consumer_addr}\"}}}}"),
     );
     let start = Instant::now();
-    run(p, runtime, EngineOptions::default());
+    run(p, runtime, EngineOptions { without_checkpoints: true, ..EngineOptions::default() });
     let elapsed = start.elapsed();
     assert_eq!(consumed.0.load(Relaxed), EVENTS, "the consumer got every event");
     rate(EVENTS, elapsed)
@@ -245,6 +245,7 @@ fn fan_out(runtime: &Runtime) -> f64 {
     );
     let options = EngineOptions {
         sources: HashMap::from([("src".to_string(), Box::new(source) as Box<dyn Source>)]),
+        without_checkpoints: true,
         ..EngineOptions::default()
     };
     let started = Arc::new(std::sync::Mutex::new(None::<Instant>));

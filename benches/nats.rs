@@ -17,8 +17,26 @@ use std::time::{Duration, Instant};
 
 use nats_common::NatsServer;
 
-const EVENTS: usize = 300_000;
-const ROUNDS: usize = 3;
+/// Full size under `cargo bench`; a quick check under `cargo test --benches`.
+fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn events() -> usize {
+    if full() {
+        300_000
+    } else {
+        5_000
+    }
+}
+
+fn rounds() -> usize {
+    if full() {
+        3
+    } else {
+        1
+    }
+}
 
 fn pipeline(dir: &Path, url: &str, round: &str) -> std::path::PathBuf {
     let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("processors/passthrough.wasm");
@@ -64,10 +82,10 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-/// Events/s of `replicas` processes draining `EVENTS` from a fresh stream,
+/// Events/s of `replicas` processes draining `events()` from a fresh stream,
 /// and the CPU seconds the replicas used for it.
 fn run(nats: &NatsServer, replicas: usize, round: &str) -> (f64, f64) {
-    let payloads = (0..EVENTS)
+    let payloads = (0..events())
         .map(|n| {
             format!(r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"pad":"{}"}}}}"#, "x".repeat(200))
                 .into_bytes()
@@ -78,14 +96,14 @@ fn run(nats: &NatsServer, replicas: usize, round: &str) -> (f64, f64) {
     let files: Vec<_> = dirs.iter().map(|d| pipeline(d.path(), &nats.url, round)).collect();
     let start = Instant::now();
     let mut children: Vec<Child> = files.iter().map(|f| spawn(f)).collect();
-    assert!(nats.wait_for_count(&format!("OUT{round}"), EVENTS as u64, Duration::from_secs(300)), "never finished");
+    assert!(nats.wait_for_count(&format!("OUT{round}"), events() as u64, Duration::from_secs(300)), "never finished");
     let took = start.elapsed();
     let cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
     }
-    (EVENTS as f64 / took.as_secs_f64(), cpu)
+    (events() as f64 / took.as_secs_f64(), cpu)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -96,13 +114,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let nats = NatsServer::start();
     let (mut one, mut two, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         let (rate, used) = run(&nats, 1, &format!("A{round}"));
         one.push(rate);
-        cpu.push(EVENTS as f64 / used);
+        cpu.push(events() as f64 / used);
         two.push(run(&nats, 2, &format!("B{round}")).0);
     }
-    println!("nats source -> passthrough -> nats sink, {EVENTS} events of ~300 B, median of {ROUNDS}:");
+    println!("nats source -> passthrough -> nats sink, {} events of ~300 B, median of {}:", events(), rounds());
     println!("  1 process:   {:>10.0} events/s", median(one));
     println!("  2 processes: {:>10.0} events/s  (one durable consumer, this 2-core machine)", median(two));
     println!("  flowctl's own CPU: {:>10.0} events per CPU second (the rest of the 2 cores: nats-server)", median(cpu));

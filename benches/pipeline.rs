@@ -1,5 +1,6 @@
 //! End-to-end pipeline benches: generator -> WASM processors -> null sinks,
-//! inside the engine (actors, bounded mailboxes, worker threads, reordering).
+//! inside the engine (actors, bounded mailboxes, worker threads, reordering),
+//! without checkpoints (what they cost: `benches/progress.rs`).
 //!
 //! Shapes (criterion's `pipeline/<shape>/pool<n>`, events/s of generated events):
 //! - `generator-passthrough-null`: one `passthrough.wasm`, one null sink: the
@@ -42,7 +43,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use flowctl::actors::{run_pipeline, run_pipeline_with, EngineOptions, RunReport};
+use flowctl::actors::{run_pipeline_with, EngineOptions, RunReport};
 use flowctl::config::{GeneratorConfig, GeneratorProfile, Pipeline};
 use flowctl::connectors::generator::Generator;
 use flowctl::connectors::{ConnectorError, Sink, Source};
@@ -143,7 +144,8 @@ fn end_to_end(runtime: &Runtime, shape: Shape, pool: usize) -> Duration {
     let p = pipeline(shape, &format!("{{count: {EVENTS}}}"), pool, BATCH, "5ms");
     let start = Instant::now();
     let system = actix::System::new();
-    let report = system.block_on(run_pipeline(p, runtime.clone(), std::future::pending())).unwrap();
+    let options = EngineOptions { without_checkpoints: true, ..EngineOptions::default() };
+    let report = system.block_on(run_pipeline_with(p, runtime.clone(), options, std::future::pending())).unwrap();
     let elapsed = start.elapsed();
     check(&report, shape);
     elapsed
@@ -292,6 +294,7 @@ fn stamped_run(runtime: &Runtime, count: u64, rate: Option<f64>, pool: usize, ba
     let options = EngineOptions {
         sources: HashMap::from([("gen".to_string(), Box::new(source) as Box<dyn Source>)]),
         sinks: HashMap::from([("out".to_string(), Box::new(sink) as Box<dyn Sink>)]),
+        without_checkpoints: true,
         ..EngineOptions::default()
     };
     let start = Instant::now();

@@ -16,12 +16,30 @@ use flowctl::actors::{run_pipeline_with, EngineOptions};
 use flowctl::event::Event;
 use flowctl::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
 
-const EVENTS: usize = 1_000_000;
-const ROUNDS: usize = 5;
+/// Full size under `cargo bench`; a quick check under `cargo test --benches`.
+fn full() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn events() -> usize {
+    if full() {
+        1_000_000
+    } else {
+        20_000
+    }
+}
+
+fn rounds() -> usize {
+    if full() {
+        5
+    } else {
+        1
+    }
+}
 
 fn write_input(path: &Path) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for n in 0..EVENTS {
+    for n in 0..events() {
         let pad = "x".repeat(200);
         writeln!(out, r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"pad":"{pad}"}}}}"#).unwrap();
     }
@@ -59,7 +77,7 @@ fn run(dir: &Path, file: &Path, runtime: &Runtime, without_checkpoints: bool) ->
     let report =
         system.block_on(run_pipeline_with(pipeline, runtime.clone(), options, std::future::pending())).unwrap();
     let took = start.elapsed();
-    assert_eq!(report.sinks[0].written, EVENTS as u64);
+    assert_eq!(report.sinks[0].written, events() as u64);
     took
 }
 
@@ -69,7 +87,7 @@ fn run(dir: &Path, file: &Path, runtime: &Runtime, without_checkpoints: bool) ->
 fn state_cost() {
     let runtime = Runtime::new(RuntimeSettings::default()).unwrap();
     let guests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests");
-    let events: Vec<Event> = (0..100_000)
+    let events: Vec<Event> = (0..events() / 10)
         .map(|n| Event::new(format!("{n:010}"), "t", 1, serde_json::json!({"n": n, "pad": "x".repeat(200)})))
         .collect();
     let per_event = |file: &str, durable: bool| {
@@ -81,7 +99,7 @@ fn state_cost() {
         }
         let mut instance = module.instantiate().unwrap();
         let mut best = f64::MAX;
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             let start = Instant::now();
             for event in &events {
                 instance.process_event(event).unwrap();
@@ -92,7 +110,7 @@ fn state_cost() {
     };
     let (echo, memory, durable) =
         (per_event("echo.wat", false), per_event("state_counter.wat", false), per_event("state_counter.wat", true));
-    println!("state_get + state_set per event (best of {ROUNDS} x 100,000 events, one at a time):");
+    println!("state_get + state_set per event (best of {} x {} events, one at a time):", rounds(), events.len());
     println!("  echo guest:                 {echo:>8.0} ns/event");
     println!("  + get and set, in memory:   {memory:>8.0} ns/event  (+{:.2} us)", (memory - echo) / 1000.0);
     println!("  + get and set, durable:     {durable:>8.0} ns/event  (+{:.2} us)", (durable - echo) / 1000.0);
@@ -111,12 +129,12 @@ fn main() {
     let runtime = Runtime::new(RuntimeSettings::default()).unwrap();
     let (mut on, mut off) = (Vec::new(), Vec::new());
     run(dir.path(), &file, &runtime, false); // warm the page cache and the module cache
-    for _ in 0..ROUNDS {
-        off.push(EVENTS as f64 / run(dir.path(), &file, &runtime, true).as_secs_f64());
-        on.push(EVENTS as f64 / run(dir.path(), &file, &runtime, false).as_secs_f64());
+    for _ in 0..rounds() {
+        off.push(events() as f64 / run(dir.path(), &file, &runtime, true).as_secs_f64());
+        on.push(events() as f64 / run(dir.path(), &file, &runtime, false).as_secs_f64());
     }
     let (on, off) = (median(on), median(off));
-    println!("file -> passthrough -> file, {EVENTS} events of ~300 B, median of {ROUNDS}:");
+    println!("file -> passthrough -> file, {} events of ~300 B, median of {}:", events(), rounds());
     println!("  without checkpoints: {off:>12.0} events/s");
     println!("  with checkpoints:    {on:>12.0} events/s  (cost {:+.1}%)", (off - on) / off * 100.0);
 }

@@ -120,6 +120,7 @@ spec:
         let arrivals = Arrivals::default();
         let options = EngineOptions {
             sinks: HashMap::from([("out".to_string(), Box::new(ArrivalSink(arrivals.clone())) as Box<dyn Sink>)]),
+            without_checkpoints: true,
             ..EngineOptions::default()
         };
         // No disk cache: every reload compiles, as a new build would.
