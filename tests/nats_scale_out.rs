@@ -2,7 +2,8 @@
 //! run` processes share one durable pull consumer; one is killed with
 //! `kill -9` in the middle of the stream. Every message is processed, none is
 //! lost, and the sink stream holds each event id exactly once (its
-//! duplicate window drops what the survivor processed again).
+//! duplicate window drops what the survivor processed again). And a server
+//! restart in the middle of a run costs nothing either.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -96,4 +97,33 @@ fn two_processes_share_a_durable_and_a_kill_9_loses_and_repeats_nothing() {
         dead.iter().any(|d| d["error_kind"] == "malformed_event"),
         "the malformed message was dead-lettered by one of them: {dead:?}"
     );
+}
+
+#[test]
+fn a_nats_server_restart_mid_run_loses_and_repeats_nothing() {
+    let mut nats = NatsServer::start();
+    let ws = Workspace::new();
+    let input: Vec<String> = (0..EVENTS).map(|n| String::from_utf8(event(n)).unwrap()).collect();
+    std::fs::write(ws.path("in.jsonl"), input.join("\n") + "\n").unwrap();
+    let pass = guest("passthrough");
+    let file = ws.pipeline(&format!(
+        r#"
+  settings: {{dead_letter: {{type: file, path: dead.jsonl}}, checkpoint_interval: 100ms}}
+  sources: [{{id: in, type: file, config: {{path: in.jsonl}}}}]
+  processors:
+    - {{id: p, type: wasm, inputs: [in], wasm: {{module: "{pass}", batch_size: 64}}}}
+  sinks:
+    - {{id: out, type: nats, inputs: [p], config: {{url: "{url}", stream: OUT, subject: out.events}}}}
+"#,
+        url = nats.url
+    ));
+    let run = ws.spawn(&file, Stdio::null());
+    let _reaper = KillOnDrop(run.id());
+    wait_until("some events in OUT", || nats.count("OUT") > 0);
+    nats.restart();
+    let run = Run::from_output(run.wait_with_output().unwrap());
+    run.assert_success();
+    let out = nats.read_all("OUT");
+    let ids: HashSet<&str> = out.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!((out.len(), ids.len()), (EVENTS, EVENTS), "every event once, across the restart");
 }

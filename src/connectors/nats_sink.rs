@@ -4,7 +4,10 @@
 //! headers. `write` publishes without waiting (acknowledgements pile up, at
 //! most [`MAX_UNCONFIRMED`]); `flush` waits for every acknowledgement, and the
 //! engine lets an event count as finished only after a flush: an event is
-//! done only once JetStream stored it.
+//! done only once JetStream stored it. A publish that fails or is not
+//! acknowledged (the server restarting, a leader election) is sent again with
+//! backoff, for about ten seconds, before the sink gives up: the event id
+//! makes a repeat harmless.
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
@@ -22,6 +25,11 @@ pub const META_HEADER_PREFIX: &str = "Flowctl-Meta-";
 /// older half, so memory stays bounded between flushes.
 pub const MAX_UNCONFIRMED: usize = 16_384;
 
+/// Sends of one event after its first, and the waits between them (doubling).
+const RETRIES: u32 = 8;
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How often the engine collects the acknowledgements while busy.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -30,7 +38,8 @@ pub struct NatsSink {
     subject: String,
     js: jetstream::Context,
     runtime: tokio::runtime::Handle,
-    unconfirmed: std::collections::VecDeque<PublishAckFuture>,
+    /// Each published event (for a resend) with its acknowledgement to come.
+    unconfirmed: std::collections::VecDeque<(Event, PublishAckFuture)>,
     written: u64,
 }
 
@@ -49,17 +58,68 @@ impl NatsSink {
         })
     }
 
-    /// Waits for the acknowledgements of all but the last `keep` publishes.
+    /// Waits for the acknowledgements of all but the last `keep` publishes,
+    /// sending again what is not acknowledged.
     fn confirm(&mut self, keep: usize) -> Result<(), ConnectorError> {
         let settle = self.unconfirmed.len().saturating_sub(keep);
-        let acks: Vec<PublishAckFuture> = self.unconfirmed.drain(..settle).collect();
-        let id = &self.id;
-        self.runtime.block_on(async {
-            for ack in acks {
-                ack.await.map_err(|e| error(id, format!("JetStream did not store an event: {e}")))?;
-            }
-            Ok(())
-        })
+        let pending: Vec<(Event, PublishAckFuture)> = self.unconfirmed.drain(..settle).collect();
+        let (js, subject, id) = (&self.js, self.subject.as_str(), self.id.as_str());
+        self.runtime.block_on(settle_all(js, subject, id, pending))
+    }
+}
+
+/// Waits for every acknowledgement at once (each has its own timeout, so a
+/// lost connection costs one timeout, not one per event), then sends what
+/// failed again, with backoff, up to [`RETRIES`] times.
+async fn settle_all(
+    js: &jetstream::Context,
+    subject: &str,
+    id: &str,
+    mut pending: Vec<(Event, PublishAckFuture)>,
+) -> Result<(), ConnectorError> {
+    let mut wait = FIRST_BACKOFF;
+    for attempt in 0..=RETRIES {
+        let (events, acks): (Vec<Event>, Vec<PublishAckFuture>) = pending.into_iter().unzip();
+        let results = futures_util::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await;
+        let failed: Vec<(Event, String)> =
+            events.into_iter().zip(results).filter_map(|(e, r)| r.err().map(|err| (e, err.to_string()))).collect();
+        let Some((first, reason)) = failed.first() else { return Ok(()) };
+        if attempt == RETRIES {
+            let message = format!("JetStream did not store {} events (e.g. {}): {reason}", failed.len(), first.id());
+            return Err(error(id, message));
+        }
+        tracing::warn!(
+            sink = id,
+            events = failed.len(),
+            "JetStream did not acknowledge some publishes ({reason}); sending them again"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MAX_BACKOFF);
+        pending = Vec::with_capacity(failed.len());
+        for (event, _) in failed {
+            let ack = publish(js, subject, id, &event).await?;
+            pending.push((event, ack));
+        }
+    }
+    Ok(())
+}
+
+/// Publishes `event`, trying again with backoff while the client refuses.
+async fn publish(
+    js: &jetstream::Context,
+    subject: &str,
+    id: &str,
+    event: &Event,
+) -> Result<PublishAckFuture, ConnectorError> {
+    let (mut wait, mut attempt) = (FIRST_BACKOFF, 0);
+    loop {
+        match js.publish_with_headers(subject.to_owned(), headers(event), event.json()).await {
+            Ok(ack) => return Ok(ack),
+            Err(e) if attempt >= RETRIES => return Err(error(id, format!("publish to {subject}: {e}"))),
+            Err(_) => attempt += 1,
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -75,15 +135,11 @@ fn headers(event: &Event) -> HeaderMap {
 
 impl Sink for NatsSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
-        let (js, subject, id) = (&self.js, &self.subject, &self.id);
+        let (js, subject, id) = (&self.js, self.subject.as_str(), self.id.as_str());
         let unconfirmed = &mut self.unconfirmed;
         self.runtime.block_on(async {
             for event in events {
-                let ack = js
-                    .publish_with_headers(subject.clone(), headers(event), event.json())
-                    .await
-                    .map_err(|e| error(id, format!("publish to {subject}: {e}")))?;
-                unconfirmed.push_back(ack);
+                unconfirmed.push_back((event.clone(), publish(js, subject, id, event).await?));
             }
             Ok::<(), ConnectorError>(())
         })?;

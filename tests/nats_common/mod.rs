@@ -15,8 +15,9 @@ use futures_util::StreamExt;
 
 pub struct NatsServer {
     pub url: String,
+    port: u16,
     child: Child,
-    _store: tempfile::TempDir,
+    store: tempfile::TempDir,
 }
 
 fn binary() -> PathBuf {
@@ -35,19 +36,15 @@ impl NatsServer {
     pub fn start() -> NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let store = tempfile::tempdir().unwrap();
-        let child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        NatsServer { url: format!("nats://127.0.0.1:{port}"), child, _store: store }
+        let child = spawn(port, store.path());
+        NatsServer { url: format!("nats://127.0.0.1:{port}"), port, child, store }
+    }
+
+    /// Stops the server (SIGKILL) and starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, self.store.path());
     }
 
     fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
@@ -129,6 +126,22 @@ impl NatsServer {
             out
         })
     }
+}
+
+fn spawn(port: u16, store: &std::path::Path) -> Child {
+    let child = Command::new(binary())
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Drop for NatsServer {
