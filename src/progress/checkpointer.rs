@@ -28,6 +28,9 @@ struct Committer {
     finished: Vec<VecDeque<(u64, SourcePosition)>>,
     /// By source index: the last committed poll of this run.
     committed: Vec<Option<u64>>,
+    /// By source index: the position last written (an idle source's polls
+    /// move the sequence, not the position: nothing is written for them).
+    saved: Vec<Option<SourcePosition>>,
     ok: metrics::Counter,
     failed: metrics::Counter,
     seconds: metrics::Histogram,
@@ -50,6 +53,7 @@ impl Checkpointer {
         let mut committer = Committer {
             finished: vec![VecDeque::new(); indexes],
             committed: vec![None; indexes],
+            saved: vec![None; indexes],
             store,
             board,
             sources,
@@ -107,19 +111,22 @@ impl Committer {
             *upto = (*upto).max(*committed);
         }
         let plans: Vec<StatePlan> = self.states.iter().map(|state| state.plan(&upto)).collect();
-        let positions: Vec<(&str, &SourcePosition)> = self
+        let moved: Vec<(usize, &str, &SourcePosition)> = self
             .sources
             .iter()
             .filter(|s| upto[s.index()] != self.committed[s.index()])
             .filter_map(|s| {
-                let at = self.finished[s.index()].iter().find(|(seq, _)| Some(*seq) == upto[s.index()])?;
-                Some((s.id().as_ref(), &at.1))
+                let at = &self.finished[s.index()].iter().find(|(seq, _)| Some(*seq) == upto[s.index()])?.1;
+                (self.saved[s.index()].as_ref() != Some(at)).then_some((s.index(), s.id().as_ref(), at))
             })
             .collect();
+        let positions: Vec<(&str, &SourcePosition)> = moved.iter().map(|(_, id, at)| (*id, *at)).collect();
         let writes: Vec<StateWrite> = plans.iter().flat_map(|p| p.writes.iter().cloned()).collect();
         if positions.is_empty() && writes.is_empty() {
+            self.advance(upto);
             return Ok(());
         }
+        let saved: Vec<(usize, SourcePosition)> = moved.iter().map(|(index, _, at)| (*index, (*at).clone())).collect();
         let started = Instant::now();
         let sources = positions.len();
         if let Err(err) = self.store.commit(&positions, &writes) {
@@ -132,10 +139,18 @@ impl Committer {
         for (state, plan) in self.states.iter().zip(plans) {
             state.confirm(plan);
         }
+        for (index, at) in saved {
+            self.saved[index] = Some(at);
+        }
+        self.advance(upto);
+        Ok(())
+    }
+
+    /// Everything up to `upto` is committed (or had nothing new to write).
+    fn advance(&mut self, upto: Vec<Option<u64>>) {
         for ((finished, committed), upto) in self.finished.iter_mut().zip(&mut self.committed).zip(upto) {
             finished.retain(|(seq, _)| Some(*seq) > upto);
             *committed = upto;
         }
-        Ok(())
     }
 }
