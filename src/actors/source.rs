@@ -72,8 +72,9 @@ impl SourceThread {
             // Everything this poll produced holds its ticket: the poll is
             // finished when all of it is (events, their outputs, dead letters).
             let on_finish = source.take_finish_action();
-            let ticket = match (&self.progress, source.position()) {
-                (Some(progress), Some(at)) => Some(progress.open_with(at, on_finish)),
+            // The position is read only when tracked: an untracked run pays nothing per poll.
+            let ticket = match self.progress.as_ref().and_then(|p| Some((p, source.position()?))) {
+                Some((progress, at)) => Some(progress.open_with(at, on_finish)),
                 // Untracked (a run without checkpoints): nothing waits for the poll's events.
                 _ => {
                     if let Some(finish) = on_finish {

@@ -92,10 +92,6 @@ impl SourceProgress {
         std::mem::take(&mut self.polls.lock().unwrap_or_else(PoisonError::into_inner).newly_finished)
     }
 
-    pub fn board(&self) -> &Arc<Board> {
-        &self.board
-    }
-
     /// A ticket for the poll that ended at `after`; the poll is finished when
     /// the last clone of it is dropped.
     pub fn open(self: &Arc<Self>, after: SourcePosition) -> Ticket {
