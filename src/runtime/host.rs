@@ -101,6 +101,7 @@ pub fn linker(engine: &Engine, permissions: &Permissions, with_wasi: bool) -> wa
         }
         super::host_state::add(&mut linker, module, permissions.state)?;
     }
+    linker.func_wrap("env", super::guest_abort::NAME, super::guest_abort::abort)?;
     if with_wasi {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreData::wasi)?;
         // The one WASI call that blocks, replaced by one bounded by the call's deadline.

@@ -13,6 +13,7 @@ use super::quota::QuotaKind;
 use super::store::StoreData;
 use super::trap::{self, CallLimits};
 use super::usage::Usage;
+use super::validate::ModuleKind;
 use super::wire;
 use super::EventResult;
 use crate::event::Event;
@@ -88,6 +89,8 @@ impl Instance {
         let last_error = optional(&instance, &mut store, report.has_last_error, "last_error");
         let abi_version = optional(&instance, &mut store, report.declares_abi_version, "flowctl_abi_version");
         let init: Option<TypedFunc<(i32, i32), i32>> = optional(&instance, &mut store, report.has_init, "init");
+        let initialize: Option<TypedFunc<(), ()>> =
+            optional(&instance, &mut store, report.kind == ModuleKind::Reactor, "_initialize");
         let counted_memory = memory.data_size(&store) as u64;
         // Counted from here on; `Drop` uncounts, also when `init` fails below.
         module.shared.live.started(counted_memory);
@@ -108,10 +111,21 @@ impl Instance {
             counted_memory,
             memory_charged_until: Instant::now(),
         };
+        if let Some(initialize) = initialize {
+            this.run_initialize(initialize)?;
+        }
         if let Some(init) = init {
             this.run_init(init)?;
         }
         Ok(this)
+    }
+
+    /// A WASI reactor's start-up (the Go runtime, C constructors), once, under
+    /// the same fuel and deadline as one event.
+    fn run_initialize(&mut self, initialize: TypedFunc<(), ()>) -> Result<(), ProcessError> {
+        arm(&mut self.store, &self.module, 1);
+        self.guarded(|this| initialize.call(&mut this.store, ()).map_err(|e| this.classify(&e)))
+            .map_err(|err| ProcessError::Instantiate(format!("`_initialize` failed: {err}")))
     }
 
     fn run_init(&mut self, init: TypedFunc<(i32, i32), i32>) -> Result<(), ProcessError> {

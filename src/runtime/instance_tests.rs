@@ -243,3 +243,55 @@ fn output_is_read_before_the_input_is_freed() {
     assert_eq!(instance.process_event(&event("a")).unwrap()[0].id(), "a");
     assert_eq!(instance.process_event(&event("b")).unwrap()[0].id(), "b");
 }
+
+/// A reactor whose exports trap until `_initialize` has run, as Go's do.
+const REACTOR: &str = r#"
+  (global $ready (mut i32) (i32.const 0))
+  (global $initialized (mut i32) (i32.const 0))
+  (func (export "_initialize")
+    (global.set $initialized (i32.add (global.get $initialized) (i32.const 1)))
+    (global.set $ready (i32.const 1)))
+  (func (export "process_event") (param $p i32) (param $n i32) (result i64)
+    (if (i32.eqz (global.get $ready)) (then unreachable))
+    ;; Initialized more than once would be a bug: trap on it too.
+    (if (i32.ne (global.get $initialized) (i32.const 1)) (then unreachable))
+    (call $pack (local.get $p) (local.get $n)))"#;
+
+#[test]
+fn a_reactor_is_initialized_once_per_instance_before_its_first_call() {
+    let module = load(&guest("", REACTOR), spec());
+    assert_eq!(module.report().kind, validate::ModuleKind::Reactor);
+    let mut instance = module.instantiate().unwrap();
+    for id in ["e1", "e2"] {
+        assert_eq!(instance.process_event(&event(id)).unwrap()[0].id(), id);
+    }
+    // A second instance gets its own start-up.
+    assert_eq!(module.instantiate().unwrap().process_event(&event("e3")).unwrap().len(), 1);
+}
+
+#[test]
+fn a_looping_initialize_hits_the_deadline_and_fails_the_instance() {
+    let wat = guest(
+        "",
+        r#"(func (export "_initialize") (loop (br 0)))
+        (func (export "process_event") (param $p i32) (param $n i32) (result i64) (call $pack (local.get $p) (local.get $n)))"#,
+    );
+    // Loading makes the first instance, which fails.
+    let err = runtime().load_bytes(wat.as_bytes(), spec()).unwrap_err();
+    assert!(err.to_string().contains("`_initialize` failed") && err.to_string().contains("deadline"), "{err}");
+}
+
+#[test]
+fn an_assemblyscript_abort_fails_the_event_with_the_guest_message() {
+    // "boom" and "a.ts" as AssemblyScript strings: byte length, then UTF-16LE.
+    let wat = guest(
+        r#"(import "env" "abort" (func $abort (param i32 i32 i32 i32)))"#,
+        r#"(data (i32.const 1000) "\08\00\00\00b\00o\00o\00m\00")
+        (data (i32.const 1100) "\08\00\00\00a\00.\00t\00s\00")
+        (func (export "process_event") (param i32 i32) (result i64)
+          (call $abort (i32.const 1004) (i32.const 1104) (i32.const 12) (i32.const 7))
+          unreachable)"#,
+    );
+    let err = run_one(&wat, spec()).unwrap_err();
+    assert!(err.to_string().contains("the guest aborted: boom (at a.ts:12:7)"), "{err}");
+}

@@ -54,7 +54,7 @@
 //! live instances), `host` (host functions and grants), `host_calls` (their counters),
 //! `http` (egress policy: domains, ports, addresses, body caps, the
 //! per-processor rate cap, the pinned client), `wasi` (locked-down WASI),
-//! `wasi_poll` (`poll_oneoff` under the call's deadline),
+//! `wasi_poll` (`poll_oneoff` under the call's deadline), `guest_abort` (AssemblyScript's `env.abort`),
 //! `store` (store data, memory limiter), `guest_memory` (bounds checks),
 //! `wire` (events in and out), `trap` (error classification), `validate`;
 //! `retry` (the one retry policy for guest calls, also run by the engine's workers).
@@ -63,6 +63,7 @@ pub mod cache;
 mod cache_trust;
 mod engine;
 pub mod error;
+mod guest_abort;
 mod guest_memory;
 mod host;
 mod host_calls;

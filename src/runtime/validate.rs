@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use wasmtime::{Engine, ExternType, FuncType, Module};
 
+use super::guest_abort;
 use super::host::{HOST_MODULES, WASI_MODULE};
 
 /// An export or import and its type, as text (`(i32, i32) -> i64`, `memory`).
@@ -14,6 +15,29 @@ pub struct Item {
     /// For imports `module.name`, for exports `name`.
     pub name: String,
     pub ty: String,
+}
+
+/// How a module expects to be started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ModuleKind {
+    /// No start-up export: its functions are called as they are (Rust `cdylib`).
+    #[default]
+    Library,
+    /// A WASI reactor (Go `-buildmode=c-shared`, C `-mexec-model=reactor`):
+    /// `_initialize` runs once per instance before any other export.
+    Reactor,
+    /// A WASI command (a program with `main`, exporting `_start`): refused.
+    Command,
+}
+
+impl fmt::Display for ModuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModuleKind::Library => "library (no `_initialize`)",
+            ModuleKind::Reactor => "WASI reactor (`_initialize` runs once per instance, before `init`)",
+            ModuleKind::Command => "WASI command (`_start`)",
+        })
+    }
 }
 
 /// The outcome of inspecting a module.
@@ -28,6 +52,9 @@ pub struct ModuleReport {
     pub has_init: bool,
     pub has_last_error: bool,
     pub uses_wasi: bool,
+    pub kind: ModuleKind,
+    /// Imports AssemblyScript's `env.abort`.
+    pub imports_abort: bool,
     /// What makes the module unusable.
     pub problems: Vec<String>,
     /// Worth knowing, not wrong.
@@ -61,7 +88,8 @@ fn first_line(err: &wasmtime::Error) -> String {
 
 const REQUIRED: [(&str, &str); 3] =
     [("allocate", "(i32) -> i32"), ("free", "(i32, i32) -> ()"), ("process_event", "(i32, i32) -> i64")];
-const OPTIONAL: [(&str, &str); 4] = [
+const OPTIONAL: [(&str, &str); 5] = [
+    ("_initialize", "() -> ()"),
     ("process_batch", "(i32, i32) -> i64"),
     ("init", "(i32, i32) -> i32"),
     ("last_error", "() -> i64"),
@@ -107,12 +135,30 @@ pub fn report_for(module: &Module) -> ModuleReport {
     report.has_init = export_ty("init").is_some();
     report.has_last_error = export_ty("last_error").is_some();
     report.declares_abi_version = export_ty("flowctl_abi_version").is_some();
+    report.kind = if export_ty("_start").is_some() {
+        problems.push(
+            "exports `_start`: a WASI command (a program with `main`), which flowctl cannot call into; \
+             build it as a reactor or library (Go: `-buildmode=c-shared`; Rust: `crate-type = [\"cdylib\"]`; \
+             C: `-mexec-model=reactor`)"
+                .to_owned(),
+        );
+        ModuleKind::Command
+    } else if export_ty("_initialize").is_some() {
+        ModuleKind::Reactor
+    } else {
+        ModuleKind::Library
+    };
 
     for import in module.imports() {
         let ty = describe(&import.ty());
         let (module_name, name) = (import.module(), import.name());
         if module_name == WASI_MODULE {
             report.uses_wasi = true;
+        } else if module_name == "env" && name == guest_abort::NAME {
+            report.imports_abort = true;
+            if ty != guest_abort::SIGNATURE {
+                problems.push(format!("import `env.abort` has type {ty}, expected {}", guest_abort::SIGNATURE));
+            }
         } else if HOST_MODULES.contains(&module_name) {
             match HOST_FUNCTIONS.iter().find(|(n, _)| *n == name) {
                 None => problems.push(format!("imports `{module_name}.{name}`, which flowctl does not provide")),
@@ -132,6 +178,12 @@ pub fn report_for(module: &Module) -> ModuleReport {
         report.notes.push(format!(
             "imports module `{WASI_MODULE}`: runs with locked-down WASI (no files, environment or network)"
         ));
+    }
+    if report.imports_abort {
+        report.notes.push(
+            "imports `env.abort` (AssemblyScript): an abort fails the call with the guest's message and location"
+                .to_owned(),
+        );
     }
     if !report.declares_abi_version {
         report.notes.push("no `flowctl_abi_version` export: treated as ABI v1 (the original contract)".to_owned());
@@ -171,6 +223,7 @@ impl fmt::Display for ModuleReport {
             (false, true) => "per event, with init",
             (false, false) => "per event",
         };
+        writeln!(f, "kind: {}", self.kind)?;
         writeln!(f, "calls: {mode}")?;
         writeln!(f, "exports:")?;
         for e in &self.exports {
@@ -250,6 +303,36 @@ mod tests {
         assert!(report.problems.iter().any(|p| p.starts_with("imports module `os`")), "{:?}", report.problems);
         assert!(report.uses_wasi);
         assert!(report.notes.iter().any(|n| n.contains("locked-down WASI")));
+    }
+
+    fn with(extra: &str) -> String {
+        GOOD.replacen("(memory", &format!("{extra}\n        (memory"), 1)
+    }
+
+    #[test]
+    fn reactors_commands_and_libraries_are_told_apart() {
+        assert_eq!(inspect(GOOD.as_bytes()).kind, ModuleKind::Library);
+        let reactor = inspect(with(r#"(func (export "_initialize"))"#).as_bytes());
+        assert_eq!(reactor.kind, ModuleKind::Reactor);
+        assert!(reactor.is_usable(), "{reactor}");
+        assert!(reactor.to_string().contains("kind: WASI reactor"), "{reactor}");
+
+        let command = inspect(with(r#"(func (export "_start"))"#).as_bytes());
+        assert_eq!(command.kind, ModuleKind::Command);
+        assert!(command.problems.iter().any(|p| p.contains("-buildmode=c-shared")), "{command}");
+
+        let mistyped = inspect(with(r#"(func (export "_initialize") (param i32))"#).as_bytes());
+        assert!(mistyped.problems.iter().any(|p| p.contains("`_initialize` has type (i32) -> ()")), "{mistyped}");
+    }
+
+    #[test]
+    fn assemblyscript_abort_is_provided() {
+        let report = inspect(with(r#"(import "env" "abort" (func (param i32 i32 i32 i32)))"#).as_bytes());
+        assert!(report.is_usable(), "{report}");
+        assert!(report.imports_abort);
+        assert!(report.notes.iter().any(|n| n.contains("AssemblyScript")), "{report}");
+        let wrong = inspect(with(r#"(import "env" "abort" (func (param i32)))"#).as_bytes());
+        assert!(wrong.problems.iter().any(|p| p.contains("`env.abort` has type (i32) -> ()")), "{wrong}");
     }
 
     #[test]
