@@ -276,7 +276,16 @@ fn the_examples_validate() {
             continue;
         }
         let workspace = Workspace::new();
-        for module in ["ttp.wasm", "ttp-v1.wasm", "ttp-v2.wasm", "filter.wasm", "passthrough.wasm", "count.wasm"] {
+        for module in [
+            "ttp.wasm",
+            "ttp-v1.wasm",
+            "ttp-v2.wasm",
+            "filter.wasm",
+            "passthrough.wasm",
+            "count.wasm",
+            "filter-go.wasm",
+            "enrich-as.wasm",
+        ] {
             workspace.module(module);
         }
         let examples = workspace.dir.path().join("config/examples");

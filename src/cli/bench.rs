@@ -67,6 +67,22 @@ pub struct BenchReport {
     pub fuel_per_event: Option<f64>,
     pub peak_guest_memory_bytes: u64,
     pub peak_rss_bytes: Option<u64>,
+    /// What a cold start costs.
+    pub start: StartCost,
+}
+
+/// The module's size and what starting it costs, before any event.
+#[derive(Debug, Serialize)]
+pub struct StartCost {
+    pub module_bytes: u64,
+    /// Loading: compiling (unless the compile cache had it), checking and
+    /// making the first instance, milliseconds.
+    pub load_ms: f64,
+    /// Whether the load compiled or read the compile cache (`hit`, `miss`, ...).
+    pub compile_cache: String,
+    /// Median time to make one more instance (and run its `_initialize` and
+    /// `init`), as a restart or a larger pool does, microseconds.
+    pub instance_us: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,9 +100,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let load =
         |spec| runtime.load_file(&args.module, spec).with_context(|| format!("loading {}", args.module.display()));
     let metered = spec.limits.fuel.is_some();
+    let loading = Instant::now();
     let module = load(spec.clone())?;
+    let load_ms = loading.elapsed().as_secs_f64() * 1e3;
+    let start = StartCost {
+        module_bytes: std::fs::metadata(&args.module).map(|m| m.len()).unwrap_or(0),
+        load_ms,
+        compile_cache: module.cache_outcome().label().to_owned(),
+        instance_us: instance_start_us(&module)?,
+    };
     let sample = sample_events(&args)?;
-    let mut report = measure(&args, module, &sample)?;
+    let mut report = measure(&args, module, &sample, start)?;
     if !metered {
         let mut spec = spec;
         spec.limits.fuel = Some(CALIBRATION_FUEL);
@@ -132,6 +156,9 @@ fn sample_events(args: &Args) -> anyhow::Result<Vec<Event>> {
 /// Events each worker processes at most (its first batch, repeated) before the clock starts.
 pub const WARMUP_EVENTS: usize = 20_000;
 
+/// Instances made to time an instance start.
+const INSTANCE_SAMPLES: usize = 20;
+
 /// Fuel per event of the calibration pass: far more than any event needs, so
 /// the pass measures rather than limits.
 const CALIBRATION_FUEL: u64 = 1 << 40;
@@ -151,7 +178,20 @@ fn calibrate_fuel(module: Arc<LoadedModule>, sample: &[Event], batch: usize) -> 
     (ok > 0 && fuel > 0).then(|| fuel as f64 / ok as f64)
 }
 
-fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::Result<BenchReport> {
+/// Median of [`INSTANCE_SAMPLES`] instance starts.
+fn instance_start_us(module: &Arc<LoadedModule>) -> anyhow::Result<f64> {
+    let mut micros = Vec::with_capacity(INSTANCE_SAMPLES);
+    for _ in 0..INSTANCE_SAMPLES {
+        let started = Instant::now();
+        let instance = module.instantiate().context("making an instance")?;
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+        drop(instance);
+    }
+    micros.sort_by(f64::total_cmp);
+    Ok(micros[micros.len() / 2])
+}
+
+fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: StartCost) -> anyhow::Result<BenchReport> {
     // Each worker gets its share of the batches before the clock starts: a
     // hand-off per batch would be measured, not the module (with `--batch 1`
     // it would be most of the time). One worker runs on this thread.
@@ -218,6 +258,7 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event]) -> anyhow::
         fuel_per_event: (fuel > 0 && ok_events > 0).then(|| fuel as f64 / ok_events as f64),
         peak_guest_memory_bytes: peak_memory,
         peak_rss_bytes: peak_rss(),
+        start: cost,
     })
 }
 
@@ -318,6 +359,14 @@ fn print_table(r: &BenchReport) {
         println!("fuel per event    {fuel:.0}");
     }
     println!("guest memory      {} KiB peak", r.peak_guest_memory_bytes / 1024);
+    let s = &r.start;
+    println!(
+        "start             {} KiB module, load {:.1} ms (compile cache: {}), {:.0} µs per new instance",
+        s.module_bytes / 1024,
+        s.load_ms,
+        s.compile_cache,
+        s.instance_us
+    );
     if let Some(rss) = r.peak_rss_bytes {
         println!("process RSS       {} MiB peak", rss / (1024 * 1024));
     }

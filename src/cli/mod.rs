@@ -13,6 +13,7 @@ mod module_opts;
 pub mod new;
 pub mod rollback;
 pub mod run;
+mod scaffold;
 pub mod serve;
 pub mod sign;
 pub mod state;
@@ -44,9 +45,9 @@ pub enum Command {
     Validate(validate::Args),
     /// Run events through a module and compare with expected output.
     Test(test::Args),
-    /// Scaffold new things (`flowctl new processor NAME`).
+    /// Scaffold new things (`flowctl new processor NAME [--lang rust|go|assemblyscript]`).
     New(new::Args),
-    /// Build guest processor crates to .wasm.
+    /// Build guest processors (Rust, Go, AssemblyScript) to optimised .wasm.
     Build(build::Args),
     /// Measure a module's throughput and latency outside a pipeline.
     Bench(bench::Args),

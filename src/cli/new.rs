@@ -1,11 +1,13 @@
-//! `flowctl new processor NAME`: scaffolds a processor crate in the guest
-//! workspace that builds, and passes `flowctl test` against its own fixture,
-//! as generated.
+//! `flowctl new processor NAME [--lang rust|go|assemblyscript]`: scaffolds a
+//! processor next to the language's SDK that builds, and passes `flowctl test`
+//! against its own fixture, as generated (see `scaffold`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+
+use super::scaffold::{self, Lang};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,43 +17,39 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
-    /// A Rust processor crate in the guest workspace.
+    /// A processor project: a Rust crate in the guest workspace, or a Go module
+    /// or AssemblyScript package next to their SDKs.
     Processor {
-        /// Crate name: lowercase letters, digits and `-`, starting with a letter.
+        /// Project name: lowercase letters, digits and `-`, starting with a letter.
         name: String,
-        /// The guest workspace (a Cargo workspace depending on flowctl-sdk).
+        /// The guest directory holding the SDKs (and, for Rust, the Cargo workspace).
         #[arg(long, default_value = "processors")]
         dir: PathBuf,
+        /// The processor's language.
+        #[arg(long, value_enum, default_value_t = Lang::Rust)]
+        lang: Lang,
     },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let What::Processor { name, dir } = args.what;
+    let What::Processor { name, dir, lang } = args.what;
     check_name(&name)?;
-    let crate_dir = dir.join(&name);
-    if crate_dir.exists() {
-        bail!("{} already exists", crate_dir.display());
+    let project = dir.join(&name);
+    if project.exists() {
+        bail!("{} already exists", project.display());
     }
-    let manifest = dir.join("Cargo.toml");
-    let workspace = std::fs::read_to_string(&manifest).with_context(|| {
-        format!("no guest workspace at {} (run from a flowctl checkout, or pass --dir)", manifest.display())
-    })?;
-    let workspace = add_member(&workspace, &name).with_context(|| format!("updating {}", manifest.display()))?;
+    let plan = scaffold::plan(lang, &dir, &name)?;
+    scaffold::write(&plan, &project)?;
 
-    for (path, text) in files(&name) {
-        let path = crate_dir.join(path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    std::fs::write(&manifest, workspace).with_context(|| format!("writing {}", manifest.display()))?;
-
+    // Every language's build puts the module next to the project, as Rust's does.
     let wasm = dir.join(format!("{name}.wasm"));
-    let fixtures = crate_dir.join("tests/fixtures");
-    println!("created {}", crate_dir.display());
+    let fixtures = project.join("tests/fixtures");
+    println!("created {}", project.display());
     println!("next:");
-    println!("  flowctl build {}", dir.display());
+    match lang {
+        Lang::Rust => println!("  flowctl build {} --package {name}", dir.display()),
+        Lang::Go | Lang::Assemblyscript => println!("  flowctl build {}", project.display()),
+    }
     println!(
         "  flowctl test {} --input {} --expect {}",
         wasm.display(),
@@ -65,139 +63,21 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-');
-    if !valid || name == "sdk" || name == "target" {
+    let reserved = ["sdk", "sdk-go", "sdk-assemblyscript", "target", "node_modules"];
+    if !valid || reserved.contains(&name) {
         bail!("`{name}` is not a usable processor name: use lowercase letters, digits and `-`, starting with a letter");
     }
     Ok(())
 }
 
-/// The workspace manifest with `name` appended to `workspace.members`.
-fn add_member(manifest: &str, name: &str) -> anyhow::Result<String> {
-    let mut doc: toml_edit::DocumentMut = manifest.parse().context("not valid TOML")?;
-    if doc.get("workspace").and_then(|w| w.get("dependencies")).is_none_or(|d| d.get("flowctl-sdk").is_none()) {
-        bail!("its [workspace.dependencies] has no flowctl-sdk");
-    }
-    let members = doc
-        .get_mut("workspace")
-        .and_then(|w| w.get_mut("members"))
-        .and_then(|m| m.as_array_mut())
-        .context("it has no `[workspace] members` list")?;
-    if members.iter().any(|m| m.as_str() == Some(name)) {
-        bail!("`{name}` is already a member");
-    }
-    members.push(name);
-    Ok(doc.to_string())
-}
-
-/// The crate's files, relative to its directory.
-fn files(name: &str) -> Vec<(&'static Path, String)> {
-    let manifest = format!(
-        r#"[package]
-name = "{name}"
-version.workspace = true
-edition.workspace = true
-license.workspace = true
-publish = false
-
-[lib]
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-flowctl-sdk.workspace = true
-serde.workspace = true
-serde_json.workspace = true
-"#
-    );
-    let lib = LIB_TEMPLATE.replace("{name}", name);
-    let sample = r#"{"id":"e-1","type":"example.v1","timestamp":1700000000000,"data":{"n":1}}
-{"id":"e-2","type":"example.v1","timestamp":1700000000001,"data":{"n":2}}
-"#;
-    let golden = format!(
-        r#"{{"id":"e-1","type":"example.v1","timestamp":1700000000000,"data":{{"n":1}},"metadata":{{"{name}.greeting":"hello"}}}}
-{{"id":"e-2","type":"example.v1","timestamp":1700000000001,"data":{{"n":2}},"metadata":{{"{name}.greeting":"hello"}}}}
-"#
-    );
-    vec![
-        (Path::new("Cargo.toml"), manifest),
-        (Path::new("src/lib.rs"), lib),
-        (Path::new("tests/fixtures/sample.jsonl"), sample.to_string()),
-        (Path::new("tests/fixtures/sample.golden.jsonl"), golden),
-    ]
-}
-
-const LIB_TEMPLATE: &str = r#"//! `{name}`: a flowctl processor. It tags every event with
-//! `metadata["{name}.greeting"]`, taken from the pipeline's `config:`.
-//!
-//! Build: `flowctl build` (or scripts/build-processors.sh) makes `processors/{name}.wasm`.
-//! Test:  `flowctl test processors/{name}.wasm --input processors/{name}/tests/fixtures/sample.jsonl
-//!         --expect processors/{name}/tests/fixtures/sample.golden.jsonl`
-
-use flowctl_sdk::{Event, Output, Processor, Result};
-use serde::Deserialize;
-
-/// The processor's `config:` block in flowctl.yaml.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_greeting")]
-    pub greeting: String,
-}
-
-fn default_greeting() -> String {
-    "hello".to_string()
-}
-
-pub struct Greeter {
-    greeting: String,
-}
-
-impl Processor for Greeter {
-    type Config = Config;
-
-    fn new(config: Config) -> Result<Self> {
-        Ok(Self { greeting: config.greeting })
-    }
-
-    fn process(&mut self, mut event: Event) -> Result<Output> {
-        event.metadata.insert("{name}.greeting".to_string(), self.greeting.clone());
-        Ok(Output::One(event))
-    }
-}
-
-flowctl_sdk::processor!(Greeter);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_events_with_the_greeting() {
-        let mut p = Greeter::new(Config { greeting: "hi".into() }).unwrap();
-        let Output::One(out) = p.process(Event::default()).unwrap() else { panic!("one event expected") };
-        assert_eq!(out.metadata["{name}.greeting"], "hi");
-    }
-}
-"#;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WORKSPACE: &str = "[workspace]\nmembers = [\n    \"sdk\",\n    \"filter\",\n]\n\n[workspace.dependencies]\nflowctl-sdk = { path = \"sdk\" }\n";
-
-    #[test]
-    fn adds_the_member_and_keeps_the_rest() {
-        let out = add_member(WORKSPACE, "geo").unwrap();
-        assert!(out.contains("\"filter\",") && out.contains("\"geo\""), "{out}");
-        assert!(out.contains("flowctl-sdk = { path = \"sdk\" }"));
-        assert!(add_member(&out, "geo").is_err(), "twice is refused");
-        assert!(add_member("[package]\nname = \"x\"\n", "geo").is_err(), "not a workspace");
-    }
 
     #[test]
     fn names_must_be_crate_names() {
         assert!(check_name("geo-ip2").is_ok());
-        for bad in ["Geo", "2geo", "geo_ip", "geo-", "sdk", ""] {
+        for bad in ["Geo", "2geo", "geo_ip", "geo-", "sdk", "sdk-go", ""] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

@@ -42,7 +42,7 @@ pub enum CacheOutcome {
 }
 
 impl CacheOutcome {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Self::Hit => "hit",
             Self::Miss => "miss",

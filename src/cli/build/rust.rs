@@ -1,40 +1,28 @@
-//! `flowctl build [DIR]`: builds guest crates to `.wasm` for
-//! `wasm32-unknown-unknown` (release profile) and copies each module next to
-//! the workspace as `DIR/<crate>.wasm`, where pipelines refer to it.
+//! Rust guests: builds crates to `.wasm` for `wasm32-unknown-unknown`
+//! (release profile) and copies each module next to the workspace as
+//! `DIR/<crate>.wasm`, where pipelines refer to it.
 //!
 //! Toolchain: rustup's wasm32 target when installed; otherwise Debian's
 //! packaged Rust (which builds std itself with `-Zbuild-std`), as set up by
 //! `scripts/wasm-toolchain.sh`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// A guest workspace or a single guest crate.
-    #[arg(default_value = "processors")]
-    pub dir: PathBuf,
-    /// Build only this crate; repeatable (default: every crate).
-    #[arg(short, long = "package", value_name = "CRATE")]
-    pub packages: Vec<String>,
-}
-
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let manifest = args.dir.join("Cargo.toml");
-    anyhow::ensure!(manifest.is_file(), "{} not found: give a guest crate or workspace directory", manifest.display());
+/// Builds `packages` (all when empty) of the workspace or crate at `dir`.
+pub fn build(dir: &Path, packages: &[String]) -> anyhow::Result<()> {
     let toolchain = Toolchain::detect()?;
-
-    let mut build = toolchain.cargo(&args.dir);
+    let mut build = toolchain.cargo(dir);
     build.args(["build", "--release", "--target", TARGET]);
-    if args.packages.is_empty() {
+    if packages.is_empty() {
         build.arg("--workspace");
     }
-    for package in &args.packages {
+    for package in packages {
         build.args(["--package", package]);
     }
     let status = build.status().context("running cargo")?;
@@ -42,20 +30,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("cargo build failed ({status})");
     }
 
-    let metadata = Metadata::read(&toolchain, &args.dir)?;
+    let metadata = Metadata::read(&toolchain, dir)?;
     let out_dir = metadata.target_directory.join(TARGET).join("release");
-    for package in metadata.cdylibs(&args.packages) {
+    for package in metadata.cdylibs(packages) {
         let built = out_dir.join(format!("{}.wasm", package.replace('-', "_")));
-        let dest = args.dir.join(format!("{package}.wasm"));
-        // Copy only what changed: a pipeline watching the file would reload for nothing.
-        let same = std::fs::read(&built).ok().zip(std::fs::read(&dest).ok()).is_some_and(|(a, b)| a == b);
-        if !same {
-            std::fs::copy(&built, &dest)
-                .with_context(|| format!("copying {} to {}", built.display(), dest.display()))?;
-        }
-        println!("{}", dest.display());
+        super::install(&built, &dir.join(format!("{package}.wasm")))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Which Rust toolchain builds wasm32 on this machine.

@@ -1,0 +1,7 @@
+module flowctl.dev/processors/filter
+
+go 1.24
+
+require flowctl.dev/sdk v0.0.0
+
+replace flowctl.dev/sdk => ../sdk-go

@@ -1,0 +1,3 @@
+// The package entry for `import ... from "@flowctl/sdk"` (asc resolves a
+// package to its index.ts).
+export * from "./assembly/index";

@@ -1,0 +1,3 @@
+module flowctl.dev/sdk
+
+go 1.24

@@ -1,0 +1,3 @@
+module flowctl.dev/tests/go-plain
+
+go 1.24
