@@ -170,7 +170,11 @@ fn bad_processor_names_and_missing_workspaces_are_explained() {
     let out = flowctl(&["new", "processor", "geo"], dir.path());
     assert!(text(&out.stderr).contains("no guest workspace at processors/Cargo.toml"), "{}", text(&out.stderr));
     let out = flowctl(&["build", "nowhere"], dir.path());
-    assert!(text(&out.stderr).contains("nowhere/Cargo.toml not found"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("nowhere not found"), "{}", text(&out.stderr));
+    let out = flowctl(&["build", "."], dir.path());
+    assert!(text(&out.stderr).contains("has no Cargo.toml, go.mod or package.json"), "{}", text(&out.stderr));
+    let out = flowctl(&["new", "processor", "geo", "--lang", "go"], dir.path());
+    assert!(text(&out.stderr).contains("no Go SDK at processors/sdk-go/go.mod"), "{}", text(&out.stderr));
 }
 
 /// A one-route HTTP server on loopback answering every request with `body`;

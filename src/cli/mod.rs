@@ -71,10 +71,13 @@ pub enum Command {
 
 /// Entry point used by `main.rs`; returns the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
+    if cli.command.only_reports() {
+        die_quietly_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args, cli.log_level, cli.log_format),
         Command::Validate(args) => validate::run(args),
-        Command::Test(args) => test::run(args),
+        Command::Test(args) => test::run(args, cli.log_level.as_deref()),
         Command::New(args) => new::run(args),
         Command::Build(args) => build::run(args),
         Command::Bench(args) => bench::run(args),
@@ -93,6 +96,30 @@ pub fn main(cli: Cli) -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+impl Command {
+    /// Verbs whose work is printing a report: when the reader goes away
+    /// (`flowctl validate m.wasm | head`), there is nothing left to do.
+    /// `run` and `serve` are not among them: their stdout may be a sink, and
+    /// a closed one is an error to report and drain after, not a reason to die.
+    fn only_reports(&self) -> bool {
+        matches!(
+            self,
+            Command::Validate(_) | Command::Test(_) | Command::Status(_) | Command::State(_) | Command::Bench(_)
+        )
+    }
+}
+
+/// Restores the default SIGPIPE action, which Rust's runtime ignores: a
+/// write to a closed pipe then ends the process like any Unix filter's,
+/// instead of panicking with "failed printing to stdout".
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: setting a signal's disposition to SIG_DFL before any thread
+    // is started has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -29,10 +29,13 @@ pub struct Args {
     pub module_options: ModuleOptions,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// `log_level` is the global `--log-level`; `warn` by default, so guest
+/// warnings and audit lines show, and `--log-level info` adds the guest's
+/// info lines.
+pub fn run(args: Args, log_level: Option<&str>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    // Audit lines and guest warnings go to stderr next to the per-event errors.
-    crate::telemetry::logging::init("warn", crate::telemetry::LogFormat::Human);
+    // Log lines go to stderr next to the per-event errors; stdout is outputs only.
+    crate::telemetry::logging::init(log_level.unwrap_or("warn"), crate::telemetry::LogFormat::Human);
     let spec = args.module_options.spec(&args.module)?;
     let runtime = Runtime::new(RuntimeSettings::default()).context("starting the wasm runtime")?;
     let module = runtime.load_file(&args.module, spec).with_context(|| format!("loading {}", args.module.display()))?;

@@ -30,6 +30,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
+    if !dir.is_dir() {
+        bail!(
+            "{} not found: give a Rust crate or workspace, a Go module or an AssemblyScript package directory",
+            dir.display()
+        );
+    }
     if dir.join("Cargo.toml").is_file() {
         rust::build(dir, &args.packages)?;
         return Ok(ExitCode::SUCCESS);
@@ -42,8 +48,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         go::build(dir, &dest)?;
     } else if dir.join("package.json").is_file() {
         assemblyscript::build(dir, &dest)?;
-    } else if !dir.is_dir() {
-        bail!("{} is not a directory", dir.display());
     } else {
         bail!(
             "{} has no Cargo.toml, go.mod or package.json: give a Rust crate or workspace, a Go module or an \
