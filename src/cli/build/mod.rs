@@ -78,9 +78,10 @@ fn install(built: &Path, dest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `cmd`, failing with `what` and its status when it fails.
+/// Runs `cmd`, failing with `what` and its status when it fails. The tool's
+/// output goes to stderr: stdout carries only the built modules' paths.
 fn run_tool(mut cmd: std::process::Command, what: &str) -> anyhow::Result<()> {
-    let status = cmd.status().with_context(|| format!("running {what}"))?;
+    let status = cmd.stdout(std::io::stderr()).status().with_context(|| format!("running {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
