@@ -277,9 +277,7 @@ fn hot_reload_replaces_a_rust_processor_with_its_go_version() {
     wait_for(LONG, "events to flow", || {
         (live.version("p", 0)["events"].as_u64()? >= (EVENTS / 4) as u64).then_some(())
     });
-    let tmp = target.with_extension("wasm.tmp");
-    std::fs::write(&tmp, &go).unwrap();
-    std::fs::rename(&tmp, &target).unwrap();
+    rename_over(&target, &go);
     // Compiling the 4.5 MB Go module takes a debug build of wasmtime about
     // 25 s of both cores, and it runs below the workers' priority while other
     // tests of this file build Go and npm projects: allow for it.
@@ -294,12 +292,5 @@ fn hot_reload_replaces_a_rust_processor_with_its_go_version() {
     let kept: Vec<String> = (0..EVENTS).filter(|i| i % 3 != 0).map(|i| format!("e-{i:06}")).collect();
     let ids: Vec<&str> = out.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids, kept, "kept events lost, duplicated or out of order");
-    let mut runs: Vec<&str> = Vec::new();
-    for e in &out {
-        let tag = e["metadata"]["flowctl.module_version"].as_str().unwrap();
-        if runs.last() != Some(&tag) {
-            runs.push(tag);
-        }
-    }
-    assert_eq!(runs, [short_hash(&rust), short_hash(&go)], "one run per version, Rust then Go");
+    assert_eq!(version_runs(&out), [short_hash(&rust), short_hash(&go)], "one run per version, Rust then Go");
 }

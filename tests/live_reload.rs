@@ -19,12 +19,6 @@ const EVENTS: usize = 200_000;
 /// the run always spans the three swaps, however slow the machine.
 const SEGMENT: usize = 50_000;
 
-fn rename_over(target: &Path, bytes: &[u8]) {
-    let tmp = target.with_extension("wasm.tmp");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, target).unwrap();
-}
-
 fn copy_over(target: &Path, bytes: &[u8], scratch: &Path) {
     std::fs::write(scratch, bytes).unwrap();
     // Like `cp`: truncates and rewrites the same inode.
@@ -98,15 +92,8 @@ fn three_replacements_during_200k_events_deliver_each_event_once_and_change_the_
         assert_eq!(e["id"], format!("e-{i:06}"), "event {i}: lost, duplicated or out of order");
     }
     // Tags change only between batches, so they form one run per version, in swap order.
-    let mut runs: Vec<String> = Vec::new();
-    for e in &out {
-        let tag = e["metadata"]["flowctl.module_version"].as_str().unwrap();
-        if runs.last().map(String::as_str) != Some(tag) {
-            runs.push(tag.to_string());
-        }
-    }
     let expected: Vec<String> = variants.iter().map(|v| short_hash(v)).collect();
-    assert_eq!(runs, expected, "one run of outputs per module version");
+    assert_eq!(version_runs(&out), expected, "one run of outputs per module version");
     let p = Live::report(&log, "processor finished", "p");
     assert_eq!((p["received"].as_u64(), p["dead_lettered"].as_u64()), (Some(EVENTS as u64), Some(0)), "{p}");
 }

@@ -45,12 +45,6 @@ fn verify(ws: &Workspace, file: &Path, keys: &[&str]) -> Cli {
     cli(&args)
 }
 
-fn rename_over(target: &Path, bytes: &[u8]) {
-    let tmp = target.with_extension("wasm.tmp");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, target).unwrap();
-}
-
 #[test]
 fn keygen_sign_and_verify_on_the_command_line() {
     let ws = Workspace::new();

@@ -42,6 +42,25 @@ pub fn short_hash(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))[..12].to_string()
 }
 
+/// Replaces `target` as a deployment would: write a temporary file, rename it over.
+pub fn rename_over(target: &Path, bytes: &[u8]) {
+    let tmp = target.with_extension("wasm.tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, target).unwrap();
+}
+
+/// The module version tags of `events`, one entry per run of equal tags, in order.
+pub fn version_runs(events: &[Value]) -> Vec<String> {
+    let mut runs: Vec<String> = Vec::new();
+    for e in events {
+        let tag = e["metadata"]["flowctl.module_version"].as_str().unwrap();
+        if runs.last().map(String::as_str) != Some(tag) {
+            runs.push(tag.to_string());
+        }
+    }
+    runs
+}
+
 /// A free loopback port (bound, then released for flowctl to take).
 pub fn free_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
