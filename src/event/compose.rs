@@ -76,18 +76,18 @@ pub fn splice_metadata(event: &Event, key: &str, value: &str) -> Option<Event> {
     }
     let meta = event.metadata;
     let base = meta.start as usize;
-    let (cut, pair) = match metadata_slot(meta.get(&event.json), key.as_bytes())? {
-        Slot::Value(value_at) => (value_at, value.as_bytes().to_vec()),
-        Slot::Before(at) => (at..at, [b"\"", key.as_bytes(), b"\":\"", value.as_bytes(), b"\","].concat()),
-        Slot::After(at, first) => {
-            let comma: &[u8] = if first { b"" } else { b"," };
-            (at..at, [comma, b"\"", key.as_bytes(), b"\":\"", value.as_bytes(), b"\""].concat())
-        }
+    let (key, value) = (key.as_bytes(), value.as_bytes());
+    // What goes in at the cut, in pieces: no intermediate buffer per event.
+    let (cut, pieces): (_, [&[u8]; 6]) = match metadata_slot(meta.get(&event.json), key)? {
+        Slot::Value(value_at) => (value_at, [value, b"", b"", b"", b"", b""]),
+        Slot::Before(at) => (at..at, [b"\"", key, b"\":\"", value, b"\",", b""]),
+        Slot::After(at, first) => (at..at, [if first { b"" } else { b"," }, b"\"", key, b"\":\"", value, b"\""]),
     };
     let (from, to) = (base + cut.start, base + cut.end);
-    let mut json = Vec::with_capacity(event.json.len() + pair.len());
+    let added: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut json = Vec::with_capacity(event.json.len() - (to - from) + added);
     json.extend_from_slice(&event.json[..from]);
-    json.extend_from_slice(&pair);
+    pieces.iter().for_each(|piece| json.extend_from_slice(piece));
     json.extend_from_slice(&event.json[to..]);
     let metadata = Span::new(base, json.len() - (event.json.len() - meta.end as usize));
     let (id, event_type) = (event.id.clone(), event.event_type.clone());

@@ -240,15 +240,17 @@ impl Instance {
         }
     }
 
-    /// Runs a batch: through `process_batch` when exported (fuel budget ×
-    /// batch length, one deadline for the call), else event by event.
+    /// Runs a batch: through `process_batch` when exported and the batch
+    /// holds more than one event (fuel budget × batch length, one deadline
+    /// for the call), else event by event: one event alone costs no array
+    /// around it, in or out.
     /// `Err` means the call as a whole failed and the instance must be dropped
     /// if the error `poisons_instance()`.
     pub fn process_batch(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        if self.process_batch.is_none() {
+        if self.process_batch.is_none() || events.len() == 1 {
             let mut results = Vec::with_capacity(events.len());
             for event in events {
                 match self.process_event(event) {

@@ -1,6 +1,7 @@
 //! `flowctl bench MODULE`: throughput and latency of one module outside a
 //! pipeline, on `--pool` threads each with its own instance and its share of
-//! the batches (made before the clock starts) and an instance warmed up by
+//! the batches (slices of one sample made before the clock starts, see
+//! [`batches`]) and an instance warmed up by
 //! up to [`WARMUP_EVENTS`] untimed events, as criterion and the peers' hosts time
 //! a warm instance: a short run would otherwise measure the guest memory's
 //! first page faults and the allocator's first pages. Fuel per event
@@ -19,8 +20,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::module_opts::ModuleOptions;
+use batches::BatchStream;
 use crate::config::{GeneratorConfig, GeneratorProfile, SourceKind, SourceSpec};
 use crate::event::Event;
+mod batches;
+
 use crate::runtime::{InstanceSlot, LoadedModule, Runtime, RuntimeSettings};
 
 #[derive(Debug, clap::Args)]
@@ -192,33 +196,40 @@ fn instance_start_us(module: &Arc<LoadedModule>) -> anyhow::Result<f64> {
 }
 
 fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: StartCost) -> anyhow::Result<BenchReport> {
-    // Each worker gets its share of the batches before the clock starts: a
-    // hand-off per batch would be measured, not the module (with `--batch 1`
-    // it would be most of the time). One worker runs on this thread.
-    let mut shares: Vec<Vec<Vec<Event>>> = (0..args.pool).map(|_| Vec::new()).collect();
-    for (i, batch) in make_batches(sample, args.events, args.batch).into_iter().enumerate() {
-        shares[i % args.pool].push(batch);
-    }
+    // Each worker knows its batches before the clock starts: a hand-off per
+    // batch would be measured, not the module (with `--batch 1` it would be
+    // most of the time). Batches are slices of one padded sample, as
+    // criterion reuses its input: building a million one-event batches up
+    // front would time their page faults and frees instead. One worker runs
+    // on this thread.
+    let stream = BatchStream::new(sample, args.events, args.batch);
     let progress = progress_bar(args.events);
     // Every worker warms up, then all start together; the clock starts with them.
     let start = Barrier::new(args.pool.max(1));
+    let mut stats = (0..args.pool).map(|_| WorkerStats::new()).collect::<anyhow::Result<Vec<_>>>()?.into_iter();
+    let here = stats.next().context("no benchmark worker")?;
     let (started, per_worker) = std::thread::scope(|scope| {
-        let mut shares = shares.into_iter();
-        let here = shares.next().unwrap_or_default();
-        let others: Vec<_> = shares
-            .map(|share| {
-                let (module, progress, start) = (module.clone(), progress.clone(), &start);
-                scope.spawn(move || run_worker(warm_slot(module, &share, start), share, &progress))
+        let (stream, progress, start) = (&stream, progress.as_ref(), &start);
+        let others: Vec<_> = stats
+            .enumerate()
+            .map(|(i, stats)| {
+                let module = module.clone();
+                scope.spawn(move || {
+                    let share = stream.share(i + 1, args.pool);
+                    run_worker(warm_slot(module, stream, start), share, progress, stats)
+                })
             })
             .collect();
-        let slot = warm_slot(module.clone(), &here, &start);
+        let slot = warm_slot(module.clone(), stream, start);
         let started = Instant::now();
-        let mut all = vec![Ok(run_worker(slot, here, &progress))];
+        let mut all = vec![Ok(run_worker(slot, stream.share(0, args.pool), progress, here))];
         all.extend(others.into_iter().map(|w| w.join()));
         (started, all)
     });
     let seconds = started.elapsed().as_secs_f64();
-    progress.finish_and_clear();
+    if let Some(progress) = progress {
+        progress.finish_and_clear();
+    }
 
     let mut batch_hist = new_histogram()?;
     let mut event_hist = new_histogram()?;
@@ -227,10 +238,8 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: Start
     let mut fuel = 0;
     for worker in per_worker {
         let stats = worker.map_err(|_| anyhow::anyhow!("a benchmark worker panicked"))?;
-        for (nanos, events) in stats.latencies {
-            batch_hist.record(nanos.max(1)).context("recording a latency")?;
-            event_hist.record((nanos / events.max(1)).max(1)).context("recording a latency")?;
-        }
+        batch_hist.add(&stats.batch_latency).context("merging latencies")?;
+        event_hist.add(&stats.event_latency).context("merging latencies")?;
         failed += stats.failed;
         peak_memory = peak_memory.max(stats.peak_memory);
         fuel += stats.fuel;
@@ -263,8 +272,9 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: Start
 }
 
 struct WorkerStats {
-    /// Nanoseconds per guest call, and the events in that call.
-    latencies: Vec<(u64, u64)>,
+    /// Nanoseconds per batch, and per event of each batch.
+    batch_latency: Histogram<u64>,
+    event_latency: Histogram<u64>,
     failed: u64,
     /// Largest linear memory seen after any call.
     peak_memory: u64,
@@ -272,14 +282,21 @@ struct WorkerStats {
     fuel: u64,
 }
 
+impl WorkerStats {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self { batch_latency: new_histogram()?, event_latency: new_histogram()?, failed: 0, peak_memory: 0, fuel: 0 })
+    }
+}
+
 /// An instance that has processed `work`'s first batch, repeated, for as
 /// many events as `work` holds up to [`WARMUP_EVENTS`] (so warming never
 /// takes longer than the run: a module calling out over HTTP makes no more
 /// calls than twice what was asked), returned once every worker's is (`start`).
-fn warm_slot(module: Arc<LoadedModule>, work: &[Vec<Event>], start: &Barrier) -> InstanceSlot {
+fn warm_slot(module: Arc<LoadedModule>, stream: &BatchStream, start: &Barrier) -> InstanceSlot {
     let mut slot = InstanceSlot::new(module);
-    let events = work.iter().map(Vec::len).sum::<usize>().min(WARMUP_EVENTS);
-    if let Some(batch) = work.first().filter(|b| !b.is_empty()) {
+    let batch = stream.first();
+    if !batch.is_empty() {
+        let events = stream.total.min(WARMUP_EVENTS);
         for _ in 0..events.div_ceil(batch.len()) {
             drop(slot.process(batch));
         }
@@ -288,19 +305,34 @@ fn warm_slot(module: Arc<LoadedModule>, work: &[Vec<Event>], start: &Barrier) ->
     slot
 }
 
-fn run_worker(mut slot: InstanceSlot, work: Vec<Vec<Event>>, progress: &ProgressBar) -> WorkerStats {
+/// Runs a worker's batches. One clock read per batch: a batch's time runs
+/// from the end of the one before, so it includes the loop's own few
+/// nanoseconds of bookkeeping (two histogram records) and nothing else.
+fn run_worker<'a>(
+    mut slot: InstanceSlot,
+    work: impl Iterator<Item = &'a [Event]>,
+    progress: Option<&ProgressBar>,
+    mut stats: WorkerStats,
+) -> WorkerStats {
     let fuel_before = slot.usage().fuel;
-    let mut stats = WorkerStats { latencies: Vec::with_capacity(work.len()), failed: 0, peak_memory: 0, fuel: 0 };
+    let mut last = Instant::now();
     for batch in work {
-        let started = Instant::now();
-        let results = slot.process(&batch);
-        let nanos = started.elapsed().as_nanos() as u64;
-        stats.latencies.push((nanos, batch.len() as u64));
+        if slot.instantiates_next() {
+            // Memory only grows within an instance: its size now is its peak.
+            stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
+        }
+        let results = slot.process(batch);
+        let now = Instant::now();
+        let nanos = now.duration_since(last).as_nanos() as u64;
+        last = now;
+        stats.batch_latency.saturating_record(nanos.max(1));
+        stats.event_latency.saturating_record((nanos / batch.len().max(1) as u64).max(1));
         stats.failed += results.iter().filter(|r| r.is_err()).count() as u64;
-        // Memory only grows within an instance; a replaced one starts small again.
-        stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
-        progress.inc(batch.len() as u64);
+        if let Some(progress) = progress {
+            progress.inc(batch.len() as u64);
+        }
     }
+    stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
     stats.fuel = slot.usage().fuel.saturating_sub(fuel_before);
     stats
 }
@@ -309,30 +341,17 @@ fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::new(3).context("creating a latency histogram")
 }
 
-/// `total` events in batches of `size`, cycling through `sample`, built before
-/// the clock starts so only processing is measured.
-fn make_batches(sample: &[Event], total: u64, size: usize) -> Vec<Vec<Event>> {
-    let mut batches = Vec::with_capacity((total as usize).div_ceil(size));
-    let mut cycle = sample.iter().cycle();
-    let mut left = total as usize;
-    while left > 0 {
-        let n = left.min(size);
-        batches.push(cycle.by_ref().take(n).cloned().collect());
-        left -= n;
-    }
-    batches
-}
-
-/// A bar on stderr when it is a terminal; nothing for pipes, files and CI logs.
-fn progress_bar(total: u64) -> ProgressBar {
+/// A bar on stderr when it is a terminal; nothing for pipes, files and CI
+/// logs (not even a hidden bar: its counter costs a clock read per batch).
+fn progress_bar(total: u64) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+        return None;
     }
     let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, {eta})") {
         bar.set_style(style);
     }
-    bar
+    Some(bar)
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).
