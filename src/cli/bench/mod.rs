@@ -1,12 +1,14 @@
 //! `flowctl bench MODULE`: throughput and latency of one module outside a
 //! pipeline, on `--pool` threads each with its own instance and its share of
 //! the batches (slices of one sample made before the clock starts, see
-//! [`batches`]) and an instance warmed up by
-//! up to [`WARMUP_EVENTS`] untimed events, as criterion and the peers' hosts time
-//! a warm instance: a short run would otherwise measure the guest memory's
-//! first page faults and the allocator's first pages. Fuel per event
+//! [`batches`]) and an instance warmed up by up to [`WARMUP_EVENTS`] untimed
+//! events, as criterion and the peers' hosts time a warm instance: a short
+//! run would otherwise measure the guest memory's first page faults and the
+//! allocator's first pages. Fuel per event
 //! comes from the timed run when `--fuel` meters it, else from a separate
 //! metered pass over the first events, so metering never slows the timed run.
+
+mod batches;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -20,12 +22,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::module_opts::ModuleOptions;
-use batches::BatchStream;
 use crate::config::{GeneratorConfig, GeneratorProfile, SourceKind, SourceSpec};
 use crate::event::Event;
-mod batches;
-
 use crate::runtime::{InstanceSlot, LoadedModule, Runtime, RuntimeSettings};
+use batches::BatchStream;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -276,7 +276,7 @@ struct WorkerStats {
     batch_latency: Histogram<u64>,
     event_latency: Histogram<u64>,
     failed: u64,
-    /// Largest linear memory seen after any call.
+    /// Largest linear memory of an instance, read before it is recycled and at the end.
     peak_memory: u64,
     /// Fuel consumed (0 unless `--fuel` meters the run).
     fuel: u64,
@@ -284,7 +284,13 @@ struct WorkerStats {
 
 impl WorkerStats {
     fn new() -> anyhow::Result<Self> {
-        Ok(Self { batch_latency: new_histogram()?, event_latency: new_histogram()?, failed: 0, peak_memory: 0, fuel: 0 })
+        Ok(Self {
+            batch_latency: new_histogram()?,
+            event_latency: new_histogram()?,
+            failed: 0,
+            peak_memory: 0,
+            fuel: 0,
+        })
     }
 }
 
