@@ -165,6 +165,22 @@ fn batch_export_is_used_and_entries_map_to_events() {
     assert_eq!(ids, ["a", "b"]);
 }
 
+#[test]
+fn a_batch_of_one_goes_to_process_event() {
+    // `process_batch` would trap: a one-event batch must not reach it.
+    let wat = guest(
+        "",
+        &format!(
+            r#"(func (export "process_event") (param $p i32) (param $n i32) (result i64) {ECHO})
+            (func (export "process_batch") (param i32 i32) (result i64) unreachable)"#
+        ),
+    );
+    let mut instance = load(&wat, spec()).instantiate().unwrap();
+    let results = instance.process_batch(&[event("a")]).unwrap();
+    assert_eq!(results[0].as_ref().unwrap()[0].id(), "a");
+    assert!(instance.process_batch(&[event("a"), event("b")]).is_err(), "two events go to process_batch");
+}
+
 /// Traps when the event's JSON has an odd length.
 fn trap_on_odd_length() -> String {
     process(&format!("(if (i32.and (local.get $n) (i32.const 1)) (then unreachable)) {ECHO}"))
