@@ -156,3 +156,48 @@ fn counts_stay_exact_through_ten_kill_9s_and_a_hot_reload() {
     }
     assert!(after_reload_min > 1, "the reloaded version went on from the old version's counts (seed {seed})");
 }
+
+/// `pool_size: 2` with `route_by: data.user`: events are split into two
+/// lanes by user, one worker per lane, so each user's count goes up by one
+/// per event, in input order, however the two workers interleave.
+#[test]
+fn two_workers_split_by_key_count_each_key_in_order() {
+    const SPLIT_EVENTS: usize = 60_000;
+    let ws = Workspace::new();
+    let mut written = 0;
+    append(&ws, &mut written, SPLIT_EVENTS);
+    std::fs::copy(live_common::guest("count"), ws.path("count.wasm")).unwrap();
+    let file = ws.pipeline(
+        r#"
+  settings:
+    dead_letter: {type: file, path: dead.jsonl}
+  sources:
+    - {id: in, type: file, config: {path: in.jsonl}}
+  processors:
+    - id: count
+      type: wasm
+      inputs: [in]
+      config: {key: data.user}
+      wasm: {module: count.wasm, batch_size: 16, pool_size: 2, route_by: data.user, permissions: {state: true}}
+  sinks:
+    - {id: out, type: file, inputs: [count], config: {path: out.jsonl}}
+"#,
+    );
+    let run = ws.run(&file);
+    run.assert_success();
+    let outputs = ws.events("out.jsonl");
+    assert_eq!(outputs.len(), SPLIT_EVENTS);
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut last_id: HashMap<String, String> = HashMap::new();
+    for event in &outputs {
+        let key = event["data"]["key"].as_str().unwrap().to_owned();
+        let count = counts.entry(key.clone()).or_default();
+        *count += 1;
+        assert_eq!(event["data"]["count"].as_u64(), Some(*count), "{key}: a count skipped or repeated: {event}");
+        let id = event["id"].as_str().unwrap().to_owned();
+        if let Some(before) = last_id.insert(key.clone(), id.clone()) {
+            assert!(before < id, "{key}: {id} came out after {before}");
+        }
+    }
+    assert_eq!(counts.len(), USERS);
+}

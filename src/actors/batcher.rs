@@ -2,6 +2,11 @@
 //! batch when it holds `batch_size` events or when its oldest event waited
 //! `batch_timeout`, numbers the batches and hands them to the pool. Once
 //! every input ended, the rest goes out as a last batch followed by the end.
+//!
+//! A stateful processor with more than one worker is split into lanes: each
+//! event joins the lane its `route_by` key hashes to, a batch holds one
+//! lane's events, and one worker runs each lane, so a key is only ever
+//! touched by one instance at a time, in order.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::messages::{Flow, Job};
+use super::versions::{route_key, stable_hash, RouteKey};
 use crate::event::Event;
 use crate::telemetry::names;
 
@@ -22,7 +28,14 @@ pub struct Batcher {
     pub batch_timeout: Duration,
     /// Where batches go: the WASM instance pool, or a gRPC processor's dispatcher.
     pub pool: Recipient<Job>,
-    pending: Vec<Event>,
+    /// How events are split into lanes; `None`: one lane.
+    lanes: Option<(RouteKey, usize)>,
+    /// Events waiting for a batch, per lane.
+    pending: Vec<Vec<Event>>,
+    /// Jobs closed but not yet accepted by the pool, in order.
+    outbox: std::collections::VecDeque<Job>,
+    /// Whether a job of `outbox` is being sent.
+    sending: bool,
     /// Timer closing the pending batch; set while `pending` is not empty.
     timer: Option<SpawnHandle>,
     next_seq: u64,
@@ -47,12 +60,54 @@ impl Batcher {
             batch_size: batch_size.max(1),
             batch_timeout,
             pool,
-            pending: Vec::new(),
+            lanes: None,
+            pending: vec![Vec::new()],
+            outbox: Default::default(),
+            sending: false,
             timer: None,
             next_seq: 0,
             waiting_gauge: metrics::Gauge::noop(),
             pool_gauge: metrics::Gauge::noop(),
         }
+    }
+
+    /// Splits events into `count` lanes by `key` (nothing for fewer than 2).
+    pub fn with_lanes(mut self, key: RouteKey, count: usize) -> Self {
+        if count > 1 {
+            self.pending = vec![Vec::new(); count];
+            self.lanes = Some((key, count));
+        }
+        self
+    }
+
+    fn waiting(&self) -> usize {
+        self.pending.iter().map(Vec::len).sum()
+    }
+
+    /// Adds events to their lanes.
+    fn add(&mut self, events: Vec<Event>) {
+        match &self.lanes {
+            None if self.pending[0].is_empty() => self.pending[0] = events,
+            None => self.pending[0].extend(events),
+            Some((key, count)) => {
+                for event in events {
+                    let lane = (stable_hash(&route_key(key, &event)) % *count as u64) as usize;
+                    self.pending[lane].push(event);
+                }
+            }
+        }
+    }
+
+    /// Every lane's waiting events, as batches.
+    fn all_waiting(&mut self) -> Vec<Job> {
+        let lanes: Vec<(usize, Vec<Event>)> = self
+            .pending
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, events)| !events.is_empty())
+            .map(|(lane, events)| (lane, std::mem::take(events)))
+            .collect();
+        lanes.into_iter().map(|(lane, events)| self.close(lane, events)).collect()
     }
 
     /// Exports this processor's queue depths under `pipeline`.
@@ -66,64 +121,75 @@ impl Batcher {
         self
     }
 
-    fn close(&mut self, events: Vec<Event>) -> Job {
+    fn close(&mut self, lane: usize, events: Vec<Event>) -> Job {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pool_gauge.increment(events.len() as f64);
-        Job::Batch { seq, events }
+        Job::Batch { seq, lane, events }
     }
 
-    /// Cuts every full batch out of `pending`. The batches are split off its
+    /// Cuts every full batch out of each lane. The batches are split off its
     /// end, so each event moves at most once and the first batch (the whole
     /// vector, when sources poll in batch-size steps) not at all.
     fn full_batches(&mut self) -> Vec<Job> {
-        let count = self.pending.len() / self.batch_size;
-        if count == 0 {
-            return Vec::new();
+        let mut jobs = Vec::new();
+        for lane in 0..self.pending.len() {
+            let count = self.pending[lane].len() / self.batch_size;
+            if count == 0 {
+                continue;
+            }
+            let mut full = std::mem::take(&mut self.pending[lane]);
+            self.pending[lane] = full.split_off(count * self.batch_size);
+            let mut batches = Vec::with_capacity(count);
+            while full.len() > self.batch_size {
+                batches.push(full.split_off(full.len() - self.batch_size));
+            }
+            batches.push(full);
+            jobs.extend(batches.into_iter().rev().map(|b| self.close(lane, b)));
         }
-        let mut full = std::mem::take(&mut self.pending);
-        self.pending = full.split_off(count * self.batch_size);
-        let mut batches = Vec::with_capacity(count);
-        while full.len() > self.batch_size {
-            batches.push(full.split_off(full.len() - self.batch_size));
-        }
-        batches.push(full);
-        batches.into_iter().rev().map(|b| self.close(b)).collect()
+        jobs
     }
 
-    /// Sends jobs in order, taking no other message until the pool accepted them.
+    /// Sends jobs in order, taking no other message until the pool accepted
+    /// them. One send at a time, from one queue: the timer may close a batch
+    /// while earlier ones are still being sent, and the pool must get it
+    /// after them (a stateful processor counts on running batches in order).
     fn dispatch(&mut self, jobs: Vec<Job>, ctx: &mut Context<Self>) {
-        if jobs.is_empty() {
-            return;
+        self.outbox.extend(jobs);
+        if !self.sending {
+            self.send_next(ctx);
         }
-        let pool = self.pool.clone();
-        let id = self.id.clone();
+    }
+
+    fn send_next(&mut self, ctx: &mut Context<Self>) {
+        let Some(job) = self.outbox.pop_front() else {
+            self.sending = false;
+            return;
+        };
+        self.sending = true;
+        let (pool, id) = (self.pool.clone(), self.id.clone());
         let send = async move {
-            for job in jobs {
-                if pool.send(job).await.is_err() {
-                    tracing::error!(component = %id, "instance pool stopped early");
-                }
+            if pool.send(job).await.is_err() {
+                tracing::error!(component = %id, "instance pool stopped early");
             }
         };
-        ctx.wait(send.into_actor(self));
+        ctx.wait(send.into_actor(self).map(|(), act, ctx| act.send_next(ctx)));
     }
 
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
         // Called after every change to `pending`: keep its gauge current.
-        self.waiting_gauge.set(self.pending.len() as f64);
-        if self.pending.is_empty() {
+        let waiting = self.waiting();
+        self.waiting_gauge.set(waiting as f64);
+        if waiting == 0 {
             if let Some(handle) = self.timer.take() {
                 ctx.cancel_future(handle);
             }
         } else if self.timer.is_none() {
             self.timer = Some(ctx.run_later(self.batch_timeout, |act, ctx| {
                 act.timer = None;
-                if !act.pending.is_empty() {
-                    let batch = std::mem::take(&mut act.pending);
-                    act.waiting_gauge.set(0.0);
-                    let job = act.close(batch);
-                    act.dispatch(vec![job], ctx);
-                }
+                let jobs = act.all_waiting();
+                act.waiting_gauge.set(0.0);
+                act.dispatch(jobs, ctx);
             }));
         }
     }
@@ -141,11 +207,7 @@ impl Handler<Flow> for Batcher {
             Flow::Events { events, .. } => {
                 // Copied only when another subscriber holds the same batch.
                 let events = Arc::try_unwrap(events).unwrap_or_else(|shared| shared.as_ref().clone());
-                if self.pending.is_empty() {
-                    self.pending = events;
-                } else {
-                    self.pending.extend(events);
-                }
+                self.add(events);
                 let jobs = self.full_batches();
                 self.arm_timer(ctx);
                 self.dispatch(jobs, ctx);
@@ -155,11 +217,7 @@ impl Handler<Flow> for Batcher {
                 if !self.inputs.is_subset(&self.ended) {
                     return;
                 }
-                let mut jobs = Vec::new();
-                if !self.pending.is_empty() {
-                    let batch = std::mem::take(&mut self.pending);
-                    jobs.push(self.close(batch));
-                }
+                let mut jobs = self.all_waiting();
                 self.arm_timer(ctx);
                 jobs.push(Job::End { next_seq: self.next_seq });
                 self.dispatch(jobs, ctx);

@@ -30,12 +30,12 @@ pub enum Flow {
 pub enum Job {
     Batch {
         seq: u64,
+        /// The worker lane that runs it (0 unless the processor is split into lanes by key).
+        lane: usize,
         events: Vec<Event>,
     },
     /// No batch after `next_seq - 1` will come.
-    End {
-        next_seq: u64,
-    },
+    End { next_seq: u64 },
 }
 
 /// Failed events (or rejected source lines) for the dead-letter actor.

@@ -20,7 +20,8 @@ use crate::workers::{self, Failure, Ledger, WorkerConfig};
 
 pub struct PoolActor {
     id: Arc<str>,
-    jobs: Option<crossbeam_channel::Sender<u64>>,
+    /// One channel per lane (see [`WasmConfig::lanes`]).
+    jobs: Option<Vec<crossbeam_channel::Sender<u64>>>,
     ledger: Arc<Ledger>,
     policy: RetryPolicy,
     permits: Arc<Semaphore>,
@@ -52,7 +53,7 @@ impl PoolActor {
         let (results_tx, results_rx) = mpsc::channel(limit + 1);
         let config = WorkerConfig::new(id.clone(), wasm.max_retries);
         let policy = config.policy;
-        let workers = workers::start(wasm.pool_size, config, results_tx.clone(), readiness)?;
+        let workers = workers::start(wasm.pool_size, wasm.lanes(), config, results_tx.clone(), readiness)?;
         let ledger = workers.ledger.clone();
         let pool = PoolActor {
             id,
@@ -77,9 +78,9 @@ impl Handler<Job> for PoolActor {
 
     fn handle(&mut self, job: Job, ctx: &mut Self::Context) {
         match job {
-            Job::Batch { seq, events } => {
-                let (permits, shared, jobs, id) =
-                    (self.permits.clone(), self.versions.clone(), self.jobs.clone(), self.id.clone());
+            Job::Batch { seq, lane, events } => {
+                let jobs = self.jobs.as_ref().and_then(|jobs| jobs.get(lane % jobs.len().max(1))).cloned();
+                let (permits, shared, id) = (self.permits.clone(), self.versions.clone(), self.id.clone());
                 let (ledger, policy) = (self.ledger.clone(), self.policy);
                 let dispatch = async move {
                     let (Some(jobs), Ok(permit)) = (jobs, permits.acquire_owned().await) else {

@@ -25,6 +25,7 @@ use super::processor_health::Readiness;
 use super::sink::{queue_gauge, spawn_sink_thread, SinkActor, SinkThread, ThreadDone};
 use super::source::{SourceActor, SourceThread};
 use super::stats::{ConnectorCounters, InFlight, ProcessorCounters, RunReport, SinkReport, SourceReport};
+use super::versions::RouteKey;
 use crate::admin::Control;
 use crate::config::{Pipeline, ProcessorKind};
 use crate::connectors::{Sink, Source};
@@ -239,7 +240,10 @@ impl Graph {
                 None => collector.start(),
             };
             let inputs = p.inputs.iter().map(|i| Arc::from(i.as_str())).collect::<HashSet<_>>();
-            let batcher = Batcher::new(id, inputs, p.batch_size(), p.batch_timeout(), stage);
+            let mut batcher = Batcher::new(id, inputs, p.batch_size(), p.batch_timeout(), stage);
+            if let ProcessorKind::Wasm(wasm) = &p.kind {
+                batcher = batcher.with_lanes(RouteKey::parse(&wasm.route_by), wasm.lanes());
+            }
             ctx.run(batcher.with_queue_metrics(&pipeline.name));
             processors.push((p.id.clone(), counters));
             processor_ended.push(ended_rx);

@@ -104,7 +104,7 @@ impl VersionSet {
 }
 
 /// The bytes an event is routed by. A missing data field routes as the empty key.
-fn route_key<'a>(key: &RouteKey, event: &'a Event) -> std::borrow::Cow<'a, [u8]> {
+pub fn route_key<'a>(key: &RouteKey, event: &'a Event) -> std::borrow::Cow<'a, [u8]> {
     use std::borrow::Cow;
     match key {
         RouteKey::Id => Cow::Borrowed(event.id().as_bytes()),

@@ -412,15 +412,22 @@ fn quotas_and_limits_are_checked() {
 }
 
 #[test]
-fn a_processor_granted_state_runs_on_one_worker() {
+fn a_processor_granted_state_needs_route_by_for_more_than_one_worker() {
     let dir = Dir::new();
     let problems =
         dir.problems(&with_wasm("        module: m.wasm\n        pool_size: 2\n        permissions: {state: true}\n"));
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
-        problems[0].contains("wasm.pool_size: must be 1 for a processor granted permissions.state"),
+        problems[0].contains("wasm.pool_size: needs `route_by` (the field the processor keeps its state by)"),
         "{problems:?}"
     );
     let fine = dir.parse(&with_wasm("        module: m.wasm\n        permissions: {state: true}\n")).unwrap();
     assert_eq!(fine.processors[0].wasm().map(|w| w.pool_size), Some(1), "one worker by default");
+    assert_eq!(fine.processors[0].wasm().map(|w| w.lanes()), Some(1));
+    let keyed = dir
+        .parse(&with_wasm(
+            "        module: m.wasm\n        pool_size: 2\n        route_by: data.user\n        permissions: {state: true}\n",
+        ))
+        .unwrap();
+    assert_eq!(keyed.processors[0].wasm().map(|w| (w.pool_size, w.lanes())), Some((2, 2)), "one lane per worker");
 }

@@ -232,6 +232,20 @@ pub struct WasmConfig {
     pub require_signature: bool,
 }
 
+impl WasmConfig {
+    /// Lanes events are split into by `route_by` before batching, each lane
+    /// run by one worker: `pool_size` for a stateful processor (so a key is
+    /// only ever touched by one instance at a time, in order), else 1 (any
+    /// worker takes any batch).
+    pub fn lanes(&self) -> usize {
+        if self.permissions.state {
+            self.pool_size.max(1)
+        } else {
+            1
+        }
+    }
+}
+
 /// A version whose instances were replaced `max_restarts` times within
 /// `window` stops getting events for `cooldown`, then is tried again.
 #[derive(Debug, Clone, PartialEq)]

@@ -107,9 +107,10 @@ fn wasm_config(r: &mut Resolver, raw: &Spanned<RawWasm>, key: &str) -> Option<Wa
     let default_pool = if stateful { 1 } else { defaults::POOL_SIZE };
     let pool_size = match &wasm.pool_size {
         None => default_pool,
-        Some(size) if stateful && size.value > 1 => {
-            let message = "must be 1 for a processor granted permissions.state: each key is then touched by one \
-                           instance at a time, in order (run more flowctl processes on NATS to scale out)";
+        Some(size) if stateful && size.value > 1 && wasm.route_by.is_none() => {
+            let message = "needs `route_by` (the field the processor keeps its state by) to be more than 1 for a \
+                           processor granted permissions.state: events are then split between the instances by \
+                           that key, so each key is touched by one instance at a time, in order";
             r.problems.on(size, format!("{key}.pool_size"), message);
             1
         }

@@ -124,7 +124,7 @@ impl Handler<Job> for GrpcStage {
 
     fn handle(&mut self, job: Job, ctx: &mut Self::Context) {
         match job {
-            Job::Batch { seq, events } => {
+            Job::Batch { seq, events, .. } => {
                 let Some(results) = self.results.clone() else {
                     tracing::error!(component = %self.caller.processor, seq, "batch arrived after the end of stream");
                     return;

@@ -33,32 +33,36 @@ pub const TICK: Duration = Duration::from_millis(50);
 
 /// A started pool: where batch numbers go, and the ledger they refer to.
 pub struct Workers {
-    /// Dropping it lets the workers finish the batches queued and exit.
-    pub jobs: crossbeam_channel::Sender<u64>,
+    /// Where batch numbers go, one channel per lane. Dropping them lets the
+    /// workers finish the batches queued and exit.
+    pub jobs: Vec<crossbeam_channel::Sender<u64>>,
     pub ledger: Arc<Ledger>,
     /// Ends once every regular worker has exited (a stuck, replaced one may linger).
     pub supervisor: JoinHandle<()>,
 }
 
 /// Starts `pool_size` workers (at least one) and their supervisor. Results go
-/// to `results`; `readiness` (if any) learns of stuck calls.
+/// to `results`; `readiness` (if any) learns of stuck calls. With one lane
+/// any worker takes any batch; with `pool_size` lanes, worker `i` (and any
+/// worker that replaces it) takes lane `i`'s batches only.
 pub fn start(
     pool_size: usize,
+    lanes: usize,
     config: WorkerConfig,
     results: mpsc::Sender<WorkerOutput>,
     readiness: Option<Readiness>,
 ) -> std::io::Result<Workers> {
     // Unbounded: the in-flight permits bound the batches; only the number of a
     // batch given up on while queued can outstay its permit.
-    let (jobs_tx, jobs) = crossbeam_channel::unbounded();
+    let (jobs_tx, jobs): (Vec<_>, Vec<_>) = (0..lanes.max(1)).map(|_| crossbeam_channel::unbounded()).unzip();
     let ledger = Arc::new(Ledger::default());
     let metrics = Metrics::new(&config.processor);
     let shared = Arc::new(Shared { config, jobs, results, ledger: ledger.clone(), clock: Clock::new() });
     let pool_size = pool_size.max(1);
     let mut supervisor =
-        Supervisor { shared, pool_size, workers: Vec::new(), missing: 0, spawned: 0, readiness, metrics };
-    for _ in 0..pool_size {
-        let worker = supervisor.spawn()?;
+        Supervisor { shared, pool_size, workers: Vec::new(), missing: Vec::new(), spawned: 0, readiness, metrics };
+    for lane in 0..pool_size {
+        let worker = supervisor.spawn(lane)?;
         supervisor.workers.push(worker);
     }
     let name = format!("wasm-{}-supervisor", supervisor.shared.config.processor);
@@ -70,8 +74,8 @@ struct Supervisor {
     shared: Arc<Shared>,
     pool_size: usize,
     workers: Vec<Running>,
-    /// Regular workers to start (replacements whose spawn failed are retried).
-    missing: usize,
+    /// Lanes of the regular workers to start (replacements whose spawn failed are retried).
+    missing: Vec<usize>,
     /// Threads started so far, for their names.
     spawned: usize,
     readiness: Option<Readiness>,
@@ -80,6 +84,8 @@ struct Supervisor {
 
 struct Running {
     name: String,
+    /// The worker's index, which picks its job channel.
+    lane: usize,
     handle: JoinHandle<()>,
     state: Arc<WorkerState>,
 }
@@ -106,19 +112,19 @@ impl Metrics {
 }
 
 impl Supervisor {
-    fn spawn(&mut self) -> std::io::Result<Running> {
+    fn spawn(&mut self, lane: usize) -> std::io::Result<Running> {
         let name = format!("wasm-{}-{}", self.shared.config.processor, self.spawned);
         let state = Arc::new(WorkerState::new(self.shared.clock));
         let (shared, me) = (self.shared.clone(), state.clone());
-        let handle = std::thread::Builder::new().name(name.clone()).spawn(move || worker_loop(&shared, &me))?;
+        let handle = std::thread::Builder::new().name(name.clone()).spawn(move || worker_loop(&shared, &me, lane))?;
         self.spawned += 1;
-        Ok(Running { name, handle, state })
+        Ok(Running { name, lane, handle, state })
     }
 
     fn run(mut self) {
         // Regular workers exit only when the job channel closed (end of
         // stream) or the collector is gone; then the pool is done.
-        while self.missing > 0 || self.workers.iter().any(|w| !w.state.retired()) {
+        while !self.missing.is_empty() || self.workers.iter().any(|w| !w.state.retired()) {
             std::thread::sleep(TICK);
             self.reap();
             self.watch();
@@ -131,7 +137,7 @@ impl Supervisor {
         let (finished, running): (Vec<_>, Vec<_>) = self.workers.drain(..).partition(|w| w.handle.is_finished());
         self.workers = running;
         for worker in finished {
-            let Running { name, handle, state } = worker;
+            let Running { name, lane, handle, state } = worker;
             let Err(panic) = handle.join() else { continue };
             let reason = panic_message(&panic);
             let held = state.held();
@@ -146,7 +152,7 @@ impl Supervisor {
                 "worker thread died, its batch goes to the dead letters and a new worker takes its place: {reason}"
             );
             if !state.retired() {
-                self.missing += 1;
+                self.missing.push(lane);
             }
         }
     }
@@ -178,7 +184,7 @@ impl Supervisor {
             if !worker.state.retired() && extra < self.pool_size {
                 worker.state.retire();
                 extra += 1;
-                self.missing += 1;
+                self.missing.push(worker.lane);
                 self.metrics.replaced_stuck.increment(1);
                 tracing::warn!(
                     component = %self.shared.config.processor,
@@ -195,11 +201,11 @@ impl Supervisor {
     }
 
     fn replace(&mut self) {
-        while self.missing > 0 {
-            match self.spawn() {
+        while let Some(&lane) = self.missing.last() {
+            match self.spawn(lane) {
                 Ok(worker) => {
                     self.workers.push(worker);
-                    self.missing -= 1;
+                    self.missing.pop();
                 }
                 Err(e) => {
                     let component = &self.shared.config.processor;

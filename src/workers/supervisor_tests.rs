@@ -46,14 +46,14 @@ impl Pool {
         let recorder = PrometheusBuilder::new().build_recorder();
         let (tx, results) = mpsc::channel(16);
         // The supervisor's handles are registered here, on this thread, into this recorder.
-        let workers = metrics::with_local_recorder(&recorder, || start(pool_size, config, tx, readiness)).unwrap();
+        let workers = metrics::with_local_recorder(&recorder, || start(pool_size, 1, config, tx, readiness)).unwrap();
         Pool { workers, results, received: BTreeMap::new(), set, metrics: recorder.handle(), _recorder: recorder }
     }
 
     fn dispatch(&self, seq: u64) {
         let permit = Arc::new(tokio::sync::Semaphore::new(1)).try_acquire_owned().unwrap();
         self.workers.ledger.dispatch(seq, events(3), self.set.clone(), permit, Duration::from_secs(3600));
-        self.workers.jobs.send(seq).unwrap();
+        self.workers.jobs[0].send(seq).unwrap();
     }
 
     fn wait_for_result(&mut self, seq: u64) -> Box<JobResult> {

@@ -121,7 +121,8 @@ impl WorkerState {
 /// What every worker of one processor (and their supervisor) shares.
 pub(super) struct Shared {
     pub config: WorkerConfig,
-    pub jobs: crossbeam_channel::Receiver<u64>,
+    /// Batch numbers, one channel per lane.
+    pub jobs: Vec<crossbeam_channel::Receiver<u64>>,
     pub results: mpsc::Sender<WorkerOutput>,
     pub ledger: Arc<Ledger>,
     pub clock: Clock,
@@ -129,10 +130,11 @@ pub(super) struct Shared {
 
 /// Runs batches until the job channel closes, the collector is gone, or the
 /// worker was replaced (after a stuck call).
-pub(super) fn worker_loop(shared: &Shared, me: &WorkerState) {
+pub(super) fn worker_loop(shared: &Shared, me: &WorkerState, lane: usize) {
+    let Some(jobs) = shared.jobs.get(lane % shared.jobs.len().max(1)) else { return };
     let mut slots = Slots::default();
     while !me.retired() {
-        let Ok(seq) = shared.jobs.recv() else { break };
+        let Ok(seq) = jobs.recv() else { break };
         me.hold(seq);
         // A batch the collector gave up on while it was queued is skipped.
         if let Some(batch) = shared.ledger.start(seq) {
