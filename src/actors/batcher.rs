@@ -28,8 +28,8 @@ pub struct Batcher {
     pub batch_timeout: Duration,
     /// Where batches go: the WASM instance pool, or a gRPC processor's dispatcher.
     pub pool: Recipient<Job>,
-    /// How events are split into lanes; `None`: one lane.
-    lanes: Option<(RouteKey, usize)>,
+    /// What splits events into lanes (one per `pending` entry); `None`: one lane.
+    lane_key: Option<RouteKey>,
     /// Events waiting for a batch, per lane.
     pending: Vec<Vec<Event>>,
     /// Jobs closed but not yet accepted by the pool, in order.
@@ -60,7 +60,7 @@ impl Batcher {
             batch_size: batch_size.max(1),
             batch_timeout,
             pool,
-            lanes: None,
+            lane_key: None,
             pending: vec![Vec::new()],
             outbox: Default::default(),
             sending: false,
@@ -75,7 +75,7 @@ impl Batcher {
     pub fn with_lanes(mut self, key: RouteKey, count: usize) -> Self {
         if count > 1 {
             self.pending = vec![Vec::new(); count];
-            self.lanes = Some((key, count));
+            self.lane_key = Some(key);
         }
         self
     }
@@ -86,12 +86,13 @@ impl Batcher {
 
     /// Adds events to their lanes.
     fn add(&mut self, events: Vec<Event>) {
-        match &self.lanes {
+        let lanes = self.pending.len() as u64;
+        match &self.lane_key {
             None if self.pending[0].is_empty() => self.pending[0] = events,
             None => self.pending[0].extend(events),
-            Some((key, count)) => {
+            Some(key) => {
                 for event in events {
-                    let lane = (stable_hash(&route_key(key, &event)) % *count as u64) as usize;
+                    let lane = (stable_hash(&route_key(key, &event)) % lanes) as usize;
                     self.pending[lane].push(event);
                 }
             }
@@ -100,14 +101,14 @@ impl Batcher {
 
     /// Every lane's waiting events, as batches.
     fn all_waiting(&mut self) -> Vec<Job> {
-        let lanes: Vec<(usize, Vec<Event>)> = self
-            .pending
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, events)| !events.is_empty())
-            .map(|(lane, events)| (lane, std::mem::take(events)))
-            .collect();
-        lanes.into_iter().map(|(lane, events)| self.close(lane, events)).collect()
+        let mut jobs = Vec::new();
+        for lane in 0..self.pending.len() {
+            let events = std::mem::take(&mut self.pending[lane]);
+            if !events.is_empty() {
+                jobs.push(self.close(lane, events));
+            }
+        }
+        jobs
     }
 
     /// Exports this processor's queue depths under `pipeline`.

@@ -79,7 +79,7 @@ impl Handler<Job> for PoolActor {
     fn handle(&mut self, job: Job, ctx: &mut Self::Context) {
         match job {
             Job::Batch { seq, lane, events } => {
-                let jobs = self.jobs.as_ref().and_then(|jobs| jobs.get(lane % jobs.len().max(1))).cloned();
+                let jobs = self.jobs.as_ref().and_then(|jobs| workers::lane_channel(jobs, lane)).cloned();
                 let (permits, shared, id) = (self.permits.clone(), self.versions.clone(), self.id.clone());
                 let (ledger, policy) = (self.ledger.clone(), self.policy);
                 let dispatch = async move {

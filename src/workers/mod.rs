@@ -52,6 +52,12 @@ pub const STUCK_CALL: &str = "stuck_call";
 /// Dead-letter `error_kind` of a batch no worker thread was left to take.
 pub const NO_WORKER: &str = "no_worker";
 
+/// The channel of `lane`: its own when the processor is split into lanes,
+/// else the one all workers share.
+pub fn lane_channel<T>(channels: &[T], lane: usize) -> Option<&T> {
+    channels.get(lane % channels.len().max(1))
+}
+
 /// What every worker of one processor shares.
 #[derive(Clone)]
 pub struct WorkerConfig {

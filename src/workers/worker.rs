@@ -131,7 +131,7 @@ pub(super) struct Shared {
 /// Runs batches until the job channel closes, the collector is gone, or the
 /// worker was replaced (after a stuck call).
 pub(super) fn worker_loop(shared: &Shared, me: &WorkerState, lane: usize) {
-    let Some(jobs) = shared.jobs.get(lane % shared.jobs.len().max(1)) else { return };
+    let Some(jobs) = super::lane_channel(&shared.jobs, lane) else { return };
     let mut slots = Slots::default();
     while !me.retired() {
         let Ok(seq) = jobs.recv() else { break };
