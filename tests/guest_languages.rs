@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{mpsc, OnceLock};
 
+use engine_common::copy_tree;
 use live_common::*;
 use serde_json::Value;
 
@@ -115,23 +116,6 @@ fn validate_tells_the_module_kinds_apart() {
     assert!(kind("filter").starts_with("library"));
     assert!(kind("filter-go").starts_with("WASI reactor"), "{}", kind("filter-go"));
     assert!(kind("filter-as").starts_with("library"));
-}
-
-/// Copies `from` (a directory, without build output) into `to`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let name = entry.file_name();
-        if name == "node_modules" || name == "build" {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(&path, &to.join(&name));
-        } else {
-            std::fs::copy(&path, to.join(&name)).unwrap();
-        }
-    }
 }
 
 /// The new Go author: `//go:wasmexport` by hand, `go build

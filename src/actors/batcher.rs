@@ -226,3 +226,105 @@ impl Handler<Flow> for Batcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Stands in for the instance pool: records every job, in arrival order.
+    struct Recorder(Arc<Mutex<Vec<Job>>>);
+
+    impl Actor for Recorder {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Job> for Recorder {
+        type Result = ();
+
+        fn handle(&mut self, job: Job, _: &mut Context<Self>) {
+            self.0.lock().expect("jobs").push(job);
+        }
+    }
+
+    /// Events `0..n`, event `i` of user `i % users`.
+    fn events(n: usize, users: usize) -> Vec<Event> {
+        (0..n).map(|i| Event::new(format!("e{i}"), "t", 0, serde_json::json!({"user": i % users, "n": i}))).collect()
+    }
+
+    fn number(event: &Event) -> usize {
+        event.id()[1..].parse().expect("an id e<n>")
+    }
+
+    /// Feeds `inputs` to a batcher made by `make`, then its end; the jobs the pool got.
+    fn jobs(make: impl FnOnce(Recipient<Job>) -> Batcher, inputs: Vec<Vec<Event>>) -> Vec<Job> {
+        let jobs = Arc::new(Mutex::new(Vec::new()));
+        let seen = jobs.clone();
+        actix::System::new().block_on(async move {
+            let batcher = make(Recorder(seen.clone()).start().recipient()).start();
+            let from: Arc<str> = "source".into();
+            for events in inputs {
+                batcher.send(Flow::Events { from: from.clone(), events: Arc::new(events) }).await.expect("batcher");
+            }
+            batcher.send(Flow::End { from }).await.expect("batcher");
+            while !seen.lock().expect("jobs").iter().any(|job| matches!(job, Job::End { .. })) {
+                actix_rt::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let taken = std::mem::take(&mut *jobs.lock().expect("jobs"));
+        taken
+    }
+
+    fn batcher(pool: Recipient<Job>, batch_size: usize) -> Batcher {
+        let inputs = HashSet::from(["source".into()]);
+        Batcher::new("p".into(), inputs, batch_size, Duration::from_secs(3600), pool)
+    }
+
+    #[test]
+    fn lanes_split_by_key_and_keep_each_keys_order() {
+        let key = RouteKey::parse("data.user");
+        let inputs = vec![events(50, 7), events(50, 7).split_off(25)];
+        let jobs = jobs(|pool| batcher(pool, 4).with_lanes(key.clone(), 3), inputs);
+
+        let (mut next_seq, mut lanes_used, mut seen) = (0, HashSet::new(), Vec::new());
+        for job in &jobs {
+            match job {
+                Job::Batch { seq, lane, events } => {
+                    assert_eq!(*seq, next_seq, "numbered in the order sent");
+                    next_seq += 1;
+                    assert!(!events.is_empty() && events.len() <= 4);
+                    for event in events {
+                        assert_eq!((stable_hash(&route_key(&key, event)) % 3) as usize, *lane, "{}", event.id());
+                    }
+                    lanes_used.insert(*lane);
+                    seen.extend(events.iter().map(number));
+                }
+                Job::End { next_seq: end } => assert_eq!(*end, next_seq, "the end comes last"),
+            }
+        }
+        assert!(matches!(jobs.last(), Some(Job::End { .. })));
+        assert_eq!(lanes_used.len(), 3, "7 users over 3 lanes");
+        let expected: Vec<usize> = (0..50).chain(25..50).collect();
+        let sorted = |mut numbers: Vec<usize>| {
+            numbers.sort_unstable();
+            numbers
+        };
+        assert_eq!(sorted(seen.clone()), sorted(expected.clone()), "every event once per time it came in");
+        for user in 0..7 {
+            let mine: Vec<usize> = seen.iter().copied().filter(|n| n % 7 == user).collect();
+            let theirs: Vec<usize> = expected.iter().copied().filter(|n| n % 7 == user).collect();
+            assert_eq!(mine, theirs, "user {user}'s events in the order they came");
+        }
+    }
+
+    #[test]
+    fn one_lane_keeps_the_input_order() {
+        let jobs = jobs(|pool| batcher(pool, 8), vec![events(10, 1), events(15, 1).split_off(10)]);
+        let batches: Vec<&Vec<Event>> =
+            jobs.iter().filter_map(|job| if let Job::Batch { events, .. } = job { Some(events) } else { None }).collect();
+        assert!(batches.iter().all(|b| b.len() <= 8));
+        let order: Vec<usize> = batches.into_iter().flatten().map(number).collect();
+        assert_eq!(order, (0..15).collect::<Vec<_>>());
+    }
+}

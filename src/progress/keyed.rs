@@ -44,6 +44,14 @@ impl Span {
         span
     }
 
+    /// Widens this span to cover `other`'s polls too.
+    pub fn merge(&mut self, other: Span) {
+        for (source, min, max) in other.0 {
+            self.add(source, min);
+            self.add(source, max);
+        }
+    }
+
     fn add(&mut self, source: usize, seq: u64) {
         match self.0.iter_mut().find(|(s, _, _)| *s == source) {
             Some((_, min, max)) => (*min, *max) = ((*min).min(seq), (*max).max(seq)),

@@ -23,30 +23,54 @@ use crate::progress::{ProcessorState, Span, StateRefusal};
 const ABSENT: i64 = -1;
 const KEY_TOO_LARGE: i64 = -2;
 
-/// The state writes of the guest call in progress.
+/// The state writes of the guest call in progress, and those of earlier
+/// successful calls that wait for their caller to settle them: a worker
+/// applies them only once it knows the call still counts (see
+/// [`super::InstanceSlot::call_settled`]).
 #[derive(Default)]
 pub struct StateCall {
     writes: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Key and value bytes the writes add.
+    /// Key and value bytes the held and current writes add.
     bytes: u64,
     span: Span,
+    held: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    held_bytes: u64,
+    held_span: Span,
 }
 
 impl StateCall {
-    /// A call on `events` starts: nothing written yet.
+    /// A call on `events` starts: nothing written by it yet.
     pub fn begin(&mut self, events: &[Event]) {
         self.writes.clear();
-        self.bytes = 0;
+        self.bytes = self.held_bytes;
         self.span = Span::of(events);
     }
 
-    /// The call ended: its writes go to `state` if it succeeded, nowhere if not.
-    pub fn end(&mut self, state: &ProcessorState, succeeded: bool) {
-        let writes = std::mem::take(&mut self.writes);
+    /// The call ended: its writes are held if it succeeded, dropped if not.
+    pub fn end(&mut self, succeeded: bool) {
         if succeeded {
-            state.apply(writes, std::mem::take(&mut self.span));
+            self.held.extend(self.writes.drain());
+            self.held_bytes = self.bytes;
+            self.held_span.merge(std::mem::take(&mut self.span));
+        } else {
+            self.writes.clear();
         }
-        self.bytes = 0;
+        self.bytes = self.held_bytes;
+    }
+
+    /// Applies the held writes to `state` if `keep`, drops them if not.
+    pub fn settle(&mut self, state: &ProcessorState, keep: bool) {
+        let held = std::mem::take(&mut self.held);
+        let span = std::mem::take(&mut self.held_span);
+        (self.held_bytes, self.bytes) = (0, 0);
+        if keep {
+            state.apply(held, span);
+        }
+    }
+
+    /// What this call or a held one wrote to `key`, if anything.
+    fn written(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.writes.get(key).or_else(|| self.held.get(key))
     }
 }
 
@@ -93,7 +117,7 @@ fn state_get(mut caller: Caller<'_, StoreData>, key_ptr: i32, key_len: i32) -> w
     if key.len() > state.caps().max_key_bytes {
         return Ok(KEY_TOO_LARGE);
     }
-    let value = match caller.data().state_call.writes.get(&key) {
+    let value = match caller.data().state_call.written(&key) {
         Some(written) => written.clone(),
         None => state.get(&key),
     };

@@ -61,6 +61,20 @@ fn writes_are_shared_by_instances_and_versions_and_dropped_when_the_call_fails()
 }
 
 #[test]
+fn held_writes_wait_for_their_settlement() {
+    let runtime = runtime();
+    let module = runtime.load_bytes(setter(false).as_bytes(), granted()).unwrap();
+    let state = runtime.processor_state("test").expect("state granted");
+    let mut instance = module.instantiate().unwrap();
+    instance.process_batch_held(&[event("e1")]).unwrap();
+    assert_eq!(state.get(b"k"), None, "held, not applied");
+    instance.settle_state(false);
+    instance.process_batch_held(&[event("e2")]).unwrap();
+    instance.settle_state(true);
+    assert_eq!(state.get(b"k"), Some(b"abc".to_vec()), "only the kept call's write is applied");
+}
+
+#[test]
 fn caps_answer_with_their_codes() {
     let code = |key_len, value_len| {
         let out = run_one(&oversized(key_len, value_len), granted()).unwrap();

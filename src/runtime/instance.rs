@@ -17,7 +17,6 @@ use super::validate::ModuleKind;
 use super::wire;
 use super::EventResult;
 use crate::event::Event;
-use crate::progress::ProcessorState;
 
 type BufferFn = TypedFunc<(i32, i32), i64>;
 
@@ -208,12 +207,19 @@ impl Instance {
     }
 
     /// Runs one event through `process_event`. A `Guest` error leaves the
-    /// instance usable; any error whose `poisons_instance()` does not.
+    /// instance usable; any error whose `poisons_instance()` does not. State
+    /// writes (`permissions.state`) are applied when the call succeeded.
     pub fn process_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError> {
+        let result = self.run_event(event);
+        self.settle_state(result.is_ok());
+        result
+    }
+
+    fn run_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError> {
         self.input.clear();
         wire::write_event(&mut self.input, event);
         self.arm_metered(1);
-        let state = self.begin_state(std::slice::from_ref(event));
+        let granted = self.begin_state(std::slice::from_ref(event));
         let result = match self.call(Entry::Event) {
             Ok(Outcome::Output) => {
                 let finish = self.finish();
@@ -222,21 +228,33 @@ impl Instance {
             Ok(Outcome::Failed(reason)) => Err(ProcessError::Guest(reason)),
             Err(err) => Err(err),
         };
-        self.end_state(state, result.is_ok());
+        self.end_state(granted, result.is_ok());
         result
     }
 
-    /// The processor's state, when granted, with this call's writes started.
-    fn begin_state(&mut self, events: &[Event]) -> Option<Arc<ProcessorState>> {
-        let state = self.store.data().shared.scope.state.clone()?;
-        self.store.data_mut().state_call.begin(events);
-        Some(state)
+    /// Whether state is granted; if so, this call's writes are started.
+    fn begin_state(&mut self, events: &[Event]) -> bool {
+        let granted = self.store.data().shared.scope.state.is_some();
+        if granted {
+            self.store.data_mut().state_call.begin(events);
+        }
+        granted
     }
 
-    /// Applies the call's state writes if it succeeded as a whole; drops them if not.
-    fn end_state(&mut self, state: Option<Arc<ProcessorState>>, succeeded: bool) {
-        if let Some(state) = state {
-            self.store.data_mut().state_call.end(&state, succeeded);
+    /// Holds the call's state writes if it succeeded as a whole; drops them if not.
+    fn end_state(&mut self, granted: bool, succeeded: bool) {
+        if granted {
+            self.store.data_mut().state_call.end(succeeded);
+        }
+    }
+
+    /// Applies the state writes held since the last settlement if `keep`,
+    /// drops them if not. [`Instance::process_event`] and
+    /// [`Instance::process_batch`] settle by themselves; after
+    /// [`Instance::process_batch_held`] the caller must.
+    pub fn settle_state(&mut self, keep: bool) {
+        if let Some(state) = self.store.data().shared.scope.state.clone() {
+            self.store.data_mut().state_call.settle(&state, keep);
         }
     }
 
@@ -245,15 +263,24 @@ impl Instance {
     /// for the call), else event by event: one event alone costs no array
     /// around it, in or out.
     /// `Err` means the call as a whole failed and the instance must be dropped
-    /// if the error `poisons_instance()`.
+    /// if the error `poisons_instance()`. State writes are applied unless it failed as a whole.
     pub fn process_batch(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
+        let result = self.process_batch_held(events);
+        self.settle_state(result.is_ok());
+        result
+    }
+
+    /// [`Instance::process_batch`] whose state writes stay held until
+    /// [`Instance::settle_state`], for a caller that learns only after the
+    /// call whether it still counts.
+    pub fn process_batch_held(&mut self, events: &[Event]) -> Result<Vec<EventResult>, ProcessError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         if self.process_batch.is_none() || events.len() == 1 {
             let mut results = Vec::with_capacity(events.len());
             for event in events {
-                match self.process_event(event) {
+                match self.run_event(event) {
                     Err(err) if err.poisons_instance() => return Err(err),
                     result => results.push(result),
                 }
@@ -263,7 +290,7 @@ impl Instance {
         self.input.clear();
         wire::write_batch(&mut self.input, events);
         self.arm_metered(events.len() as u64);
-        let state = self.begin_state(events);
+        let granted = self.begin_state(events);
         let (result, succeeded) = match self.call(Entry::Batch) {
             Ok(Outcome::Output) => {
                 let finish = self.finish();
@@ -276,7 +303,7 @@ impl Instance {
             }
             Err(err) => (Err(err), false),
         };
-        self.end_state(state, succeeded);
+        self.end_state(granted, succeeded);
         result
     }
 

@@ -95,6 +95,15 @@ impl InstanceSlot {
     /// time counts against the processor's quota, and every limit it breached
     /// is an audit line.
     pub fn call(&mut self, events: &[Event]) -> CallResult {
+        self.call_settled(events, || true)
+    }
+
+    /// [`InstanceSlot::call`], asking `keep_writes` once the guest call
+    /// returned whether its state writes still count: a worker whose call
+    /// was given up on as stuck meanwhile says no, so a batch that went to
+    /// the dead letters (and whose keys later batches moved on) leaves no
+    /// write behind. Not asked when no instance could be made.
+    pub fn call_settled(&mut self, events: &[Event], keep_writes: impl FnOnce() -> bool) -> CallResult {
         if self.calls >= RECYCLE_AFTER_CALLS {
             self.instance = None;
         }
@@ -112,7 +121,9 @@ impl InstanceSlot {
         self.calls += 1;
         let quota = self.module.quota();
         let cpu_before = quota.is_active().then(thread_cpu_time);
-        let result = instance.process_batch(events);
+        let result = instance.process_batch_held(events);
+        let keep = keep_writes();
+        instance.settle_state(keep && result.is_ok());
         if let Some(before) = cpu_before {
             quota.record(QuotaKind::Cpu, thread_cpu_time().saturating_sub(before).as_secs_f64());
         }

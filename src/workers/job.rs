@@ -2,6 +2,7 @@
 //! processor's retry policy through watched, guarded calls, the results
 //! merged back into input order and accounted.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
@@ -22,7 +23,7 @@ pub(super) fn run_job(slots: &mut Slots, config: &WorkerConfig, me: &WorkerState
     slots.retain(&versions);
     let usage_before: Vec<Usage> = versions.versions().iter().map(|v| slots.usage(&v.module)).collect();
     let mut per_version = vec![BatchStats::default(); versions.versions().len()];
-    let mut run = Run { slots, config, me, seq };
+    let mut run = Run { slots, config, me, seq, abandoned: false };
     let results = run.by_version(&versions, events, &mut per_version);
 
     let mut outputs = Vec::with_capacity(events.len());
@@ -70,6 +71,9 @@ struct Run<'a> {
     config: &'a WorkerConfig,
     me: &'a WorkerState,
     seq: u64,
+    /// A call of this batch was flagged stuck: the batch is dead-lettered
+    /// already, so its remaining calls are not made.
+    abandoned: bool,
 }
 
 impl Run<'_> {
@@ -123,18 +127,30 @@ impl Run<'_> {
     /// One guest call, published for the watchdog, with host panics contained:
     /// a panic discards the worker's instance of `module` and fails the call
     /// (the policy then retries as for a trap); a call the watchdog flagged
-    /// stuck has its instance discarded once it returns (it is not trusted).
+    /// stuck has its instance discarded once it returns (it is not trusted),
+    /// its state writes dropped and its result replaced by a deadline error.
     fn call(&mut self, version: &Version, events: &[Event], stats: &mut BatchStats) -> CallResult {
         let module = &version.module;
+        let timeout = module.spec().limits.timeout;
+        if self.abandoned {
+            return Err(ProcessError::DeadlineExceeded { timeout });
+        }
         let slot = self.slots.get(version);
         let before = slot.restarts();
-        let began = self.me.begin_call(call_bound(module.spec().limits.timeout, slot.instantiates_next()));
-        let (config, seq) = (self.config, self.seq);
+        let began = self.me.begin_call(call_bound(timeout, slot.instantiates_next()));
+        let (config, seq, me) = (self.config, self.seq, self.me);
+        // Ending the watch before the writes are applied closes the race with
+        // the watchdog: once `end_call` has run, the call cannot be flagged.
+        let flagged = Cell::new(false);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             config.inject(Fault::InCall, seq);
-            slot.call(events)
+            slot.call_settled(events, || {
+                flagged.set(me.end_call());
+                !flagged.get()
+            })
         }));
-        let stuck = self.me.end_call();
+        // Also ends a watch the call did not reach (no instance, or a panic).
+        let stuck = flagged.get() | self.me.end_call();
         let result = match outcome {
             Ok(result) => {
                 stats.restarts += slot.restarts() - before;
@@ -154,12 +170,14 @@ impl Run<'_> {
         };
         if stuck {
             self.slots.discard(module);
+            self.abandoned = true;
             tracing::warn!(
                 processor = %config.processor,
                 seq,
                 took = ?self.me.since(began),
-                "a guest call flagged stuck returned; its instance is discarded"
+                "a guest call flagged stuck returned; its instance and state writes are discarded"
             );
+            return Err(ProcessError::DeadlineExceeded { timeout });
         }
         result
     }

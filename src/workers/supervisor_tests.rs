@@ -16,7 +16,7 @@ use crate::actors::messages::WorkerOutput;
 use crate::actors::processor_health::Readiness;
 use crate::actors::stats::JobResult;
 use crate::actors::versions::{RouteKey, VersionSet};
-use crate::runtime::{Limits, LoadedModule, ProcessorSpec};
+use crate::runtime::{Limits, LoadedModule, ProcessorSpec, Runtime};
 use crate::telemetry::Health;
 
 /// Generous: a broken supervisor fails the test instead of hanging it.
@@ -134,15 +134,16 @@ impl Gate {
     }
 }
 
-fn echo_with_timeout(timeout: Duration) -> Arc<LoadedModule> {
-    let wasm = wat::parse_str(format!("(module {} {ECHO})", crate::runtime::test_guests::PRELUDE)).unwrap();
-    let spec = ProcessorSpec { limits: Limits { timeout, ..Limits::default() }, ..ProcessorSpec::named("p") };
-    runtime().load_bytes(&wasm, spec).unwrap()
+/// A guest of `imports` and `body` whose calls have a 20 ms deadline.
+fn with_short_deadline(runtime: &Runtime, imports: &str, body: &str, state: bool) -> Arc<LoadedModule> {
+    let wasm = wat::parse_str(format!("(module {imports} {} {body})", crate::runtime::test_guests::PRELUDE)).unwrap();
+    let limits = Limits { timeout: Duration::from_millis(20), ..Limits::default() };
+    let mut spec = ProcessorSpec { limits, ..ProcessorSpec::named("p") };
+    spec.permissions.state = state;
+    runtime.load_bytes(&wasm, spec).unwrap()
 }
 
-#[test]
-fn a_stuck_call_makes_the_processor_unready_and_its_worker_is_replaced_within_bounds() {
-    let module = echo_with_timeout(Duration::from_millis(20));
+fn only_version(module: &Arc<LoadedModule>) -> Arc<VersionSet> {
     let version = crate::actors::versions::Version {
         name: "v1".into(),
         module: module.clone(),
@@ -150,16 +151,34 @@ fn a_stuck_call_makes_the_processor_unready_and_its_worker_is_replaced_within_bo
         weight: 1,
         circuit_open: false,
     };
-    let set = Arc::new(VersionSet::new(vec![version], RouteKey::Id).unwrap());
-    let gate = Arc::new(Gate::default());
+    Arc::new(VersionSet::new(vec![version], RouteKey::Id).unwrap())
+}
+
+/// A config whose guest calls of the batches `blocked` picks wait for `gate`.
+fn blocking_calls(gate: &Arc<Gate>, blocked: fn(u64) -> bool) -> WorkerConfig {
     let mut config = WorkerConfig::new("p".into(), 0);
-    let blocking = gate.clone();
-    // Batches 0 and 2 block inside their guest call.
+    let gate = gate.clone();
     config.fault = Some(Arc::new(move |at, seq| {
-        if at == Fault::InCall && seq % 2 == 0 && seq < 4 {
-            blocking.wait();
+        if at == Fault::InCall && blocked(seq) {
+            gate.wait();
         }
     }));
+    config
+}
+
+fn dead_lettered_as_deadline(result: &JobResult) -> bool {
+    result.outputs.is_empty()
+        && result.dead_letters.len() == 3
+        && result.dead_letters.iter().all(|d| d.error_kind == "deadline")
+}
+
+#[test]
+fn a_stuck_call_makes_the_processor_unready_and_its_worker_is_replaced_within_bounds() {
+    let module = with_short_deadline(&runtime(), "", ECHO, false);
+    let set = only_version(&module);
+    let gate = Arc::new(Gate::default());
+    // Batches 0 and 2 block inside their guest call.
+    let config = blocking_calls(&gate, |seq| seq % 2 == 0 && seq < 4);
     let health = Health::new();
     health.set_up("p");
     let mut pool = Pool::start(1, config, set, Some(Readiness::new("p".into(), health.clone())));
@@ -184,16 +203,44 @@ fn a_stuck_call_makes_the_processor_unready_and_its_worker_is_replaced_within_bo
     pool.dispatch(3);
 
     gate.open();
-    // Results of stuck calls nobody has given up on yet are still delivered.
-    let late = pool.wait_for_result(0);
-    assert_eq!(late.outputs.len(), 3, "sent, and dropped as late by a collector");
-    for seq in [2, 3] {
-        let result = pool.wait_for_result(seq);
-        assert_eq!((result.outputs.len(), result.dead_letters.len()), (3, 0), "batch {seq}");
+    // A stuck call's result is a deadline error, whether or not the collector
+    // gave up on its batch before it came (then it is dropped as late).
+    for seq in [0, 2] {
+        assert!(dead_lettered_as_deadline(&pool.wait_for_result(seq)), "batch {seq}");
     }
+    let result = pool.wait_for_result(3);
+    assert_eq!((result.outputs.len(), result.dead_letters.len()), (3, 0));
     wait_until("readiness back", || health.readiness().is_ok());
     // Both stuck instances were discarded; the replaced worker exited with
     // its slots; the other worker ran batch 3 on a fresh instance.
     wait_until("one instance left", || module.instances_alive() == 1);
+    pool.finish();
+}
+
+/// Sets key "k" to "abc", then echoes the event.
+const SET_K_IMPORTS: &str = r#"(import "flowctl" "state_set" (func $set (param i32 i32 i32 i32) (result i32)))"#;
+const SET_K: &str = r#"(data (i32.const 100) "k") (data (i32.const 110) "abc")
+    (func (export "process_event") (param $p i32) (param $n i32) (result i64)
+      (drop (call $set (i32.const 100) (i32.const 1) (i32.const 110) (i32.const 3)))
+      (call $pack (local.get $p) (local.get $n)))"#;
+
+#[test]
+fn a_stuck_call_given_up_on_leaves_no_state_write_behind() {
+    let runtime = runtime();
+    let module = with_short_deadline(&runtime, SET_K_IMPORTS, SET_K, true);
+    let state = runtime.processor_state("p").expect("state granted");
+    let gate = Arc::new(Gate::default());
+    let mut pool = Pool::start(1, blocking_calls(&gate, |seq| seq == 0), only_version(&module), None);
+
+    pool.dispatch(0);
+    wait_until("batch 0 given up", || pool.workers.ledger.overdue(0, Instant::now()).is_some());
+    // The call writes once the gate opens, after it was flagged stuck.
+    gate.open();
+    assert!(dead_lettered_as_deadline(&pool.wait_for_result(0)));
+    assert_eq!(state.get(b"k"), None, "the batch went to the dead letters, its write with it");
+
+    pool.dispatch(1);
+    assert_eq!(pool.wait_for_result(1).outputs.len(), 3);
+    assert_eq!(state.get(b"k"), Some(b"abc".to_vec()), "a call that was not stuck writes");
     pool.finish();
 }

@@ -20,6 +20,24 @@ pub fn wat_guest(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests").join(format!("{name}.wat")).display().to_string()
 }
 
+/// Copies the directory tree `from` to `to`, leaving out what builds and
+/// installs put there (`target`, `build`, `node_modules`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        if ["target", "build", "node_modules"].iter().any(|skip| name == *skip) {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
 pub struct Workspace {
     pub dir: tempfile::TempDir,
 }
