@@ -2,7 +2,9 @@
 //! with checkpoints (tickets, flushes every half interval, a commit per
 //! interval) and without, alternated in one run; median of 5 each.
 //!
-//! And what processor state costs per event: `state_get` + `state_set`.
+//! And what processor state costs per event: `state_get` + `state_set`; and
+//! what a stateful processor (`count`) gains from a second worker when its
+//! events are split into lanes by key (`pool_size: 2`, `route_by`).
 //!
 //! `cargo bench --bench progress` (release). Figures in docs/performance.md.
 
@@ -41,12 +43,14 @@ fn write_input(path: &Path) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for n in 0..events() {
         let pad = "x".repeat(200);
-        writeln!(out, r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"pad":"{pad}"}}}}"#).unwrap();
+        let user = n % 1000;
+        writeln!(out, r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"user":"u{user}","pad":"{pad}"}}}}"#)
+            .unwrap();
     }
 }
 
-fn pipeline_file(dir: &Path) -> std::path::PathBuf {
-    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("processors/passthrough.wasm");
+/// file -> one processor -> file; `processor` is its YAML mapping after `id`, `type` and `inputs`.
+fn pipeline_file(dir: &Path, name: &str, processor: &str) -> std::path::PathBuf {
     let text = format!(
         r#"apiVersion: flowctl/v1
 kind: Pipeline
@@ -56,15 +60,18 @@ spec:
   sources:
     - {{id: in, type: file, config: {{path: in.jsonl}}}}
   processors:
-    - {{id: p, type: wasm, inputs: [in], wasm: {{module: "{}", pool_size: 1, batch_size: 256}}}}
+    - {{id: p, type: wasm, inputs: [in], {processor}}}
   sinks:
     - {{id: out, type: file, inputs: [p], config: {{path: out.jsonl}}}}
-"#,
-        module.display()
+"#
     );
-    let file = dir.join("pipeline.yaml");
+    let file = dir.join(format!("{name}.yaml"));
     std::fs::write(&file, text).unwrap();
     file
+}
+
+fn module(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("processors/{name}.wasm")).display().to_string()
 }
 
 /// One cold run of the pipeline, from the beginning, into an empty output.
@@ -125,7 +132,8 @@ fn main() {
     state_cost();
     let dir = tempfile::tempdir().unwrap();
     write_input(&dir.path().join("in.jsonl"));
-    let file = pipeline_file(dir.path());
+    let passthrough = format!("wasm: {{module: \"{}\", pool_size: 1, batch_size: 256}}", module("passthrough"));
+    let file = pipeline_file(dir.path(), "passthrough", &passthrough);
     let runtime = Runtime::new(RuntimeSettings::default()).unwrap();
     let (mut on, mut off) = (Vec::new(), Vec::new());
     run(dir.path(), &file, &runtime, false); // warm the page cache and the module cache
@@ -137,4 +145,20 @@ fn main() {
     println!("file -> passthrough -> file, {} events of ~300 B, median of {}:", events(), rounds());
     println!("  without checkpoints: {off:>12.0} events/s");
     println!("  with checkpoints:    {on:>12.0} events/s  (cost {:+.1}%)", (off - on) / off * 100.0);
+
+    let count = |pool: &str| {
+        let wasm = format!("module: \"{}\", batch_size: 256, permissions: {{state: true}}, {pool}", module("count"));
+        format!("config: {{key: data.user}}, wasm: {{{wasm}}}")
+    };
+    let one = pipeline_file(dir.path(), "count-1", &count("pool_size: 1"));
+    let two = pipeline_file(dir.path(), "count-2", &count("pool_size: 2, route_by: data.user"));
+    let (mut lane, mut lanes) = (Vec::new(), Vec::new());
+    for _ in 0..rounds() {
+        lane.push(events() as f64 / run(dir.path(), &one, &runtime, false).as_secs_f64());
+        lanes.push(events() as f64 / run(dir.path(), &two, &runtime, false).as_secs_f64());
+    }
+    let (lane, lanes) = (median(lane), median(lanes));
+    println!("file -> count (1,000 users) -> file, with checkpoints, median of {}:", rounds());
+    println!("  pool_size 1:                    {lane:>12.0} events/s");
+    println!("  pool_size 2, 2 lanes by user:   {lanes:>12.0} events/s  ({:.2}x)", lanes / lane);
 }

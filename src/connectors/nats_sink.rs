@@ -10,7 +10,9 @@
 //! makes a repeat harmless.
 
 use async_nats::jetstream::{self, context::PublishAckFuture};
-use async_nats::HeaderMap;
+use std::future::IntoFuture;
+
+use async_nats::{HeaderMap, Subject};
 
 use super::nats::{error, open_stream};
 use super::{ConnectorError, Sink};
@@ -30,12 +32,15 @@ const RETRIES: u32 = 8;
 const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long JetStream may take to acknowledge the publishes a flush waits for.
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often the engine collects the acknowledgements while busy.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 
 pub struct NatsSink {
     id: String,
-    subject: String,
+    subject: Subject,
     js: jetstream::Context,
     runtime: tokio::runtime::Handle,
     /// Each published event (for a resend) with its acknowledgement to come.
@@ -50,7 +55,7 @@ impl NatsSink {
         tracing::info!(sink = id, url = %config.url, stream = %config.stream, subject = %config.subject, "nats sink connected");
         Ok(Self {
             id: id.to_owned(),
-            subject: config.subject.clone(),
+            subject: Subject::from(config.subject.as_str()),
             js,
             runtime,
             unconfirmed: Default::default(),
@@ -62,32 +67,46 @@ impl NatsSink {
     /// sending again what is not acknowledged.
     fn confirm(&mut self, keep: usize) -> Result<(), ConnectorError> {
         let settle = self.unconfirmed.len().saturating_sub(keep);
-        let pending: Vec<(Event, PublishAckFuture)> = self.unconfirmed.drain(..settle).collect();
-        let (js, subject, id) = (&self.js, self.subject.as_str(), self.id.as_str());
-        self.runtime.block_on(settle_all(js, subject, id, pending))
+        let (js, subject, id) = (&self.js, &self.subject, self.id.as_str());
+        let settling = self.unconfirmed.drain(..settle);
+        self.runtime.block_on(async {
+            let failed = failures(settling).await;
+            if failed.is_empty() {
+                return Ok(());
+            }
+            resend(js, subject, id, failed).await
+        })
     }
 }
 
-/// Waits for every acknowledgement at once (each has its own timeout, so a
-/// lost connection costs one timeout, not one per event), then sends what
-/// failed again, with backoff, up to [`RETRIES`] times.
-async fn settle_all(
+/// Waits for each acknowledgement in turn, all within one [`ACK_TIMEOUT`];
+/// returns the events not acknowledged, and why. They are all on their way
+/// already, so waiting in order takes as long as waiting for all at once, and
+/// the one deadline keeps a lost connection from costing a timeout per event.
+async fn failures(acks: impl Iterator<Item = (Event, PublishAckFuture)>) -> Vec<(Event, String)> {
+    let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+    let mut failed = Vec::new();
+    for (event, ack) in acks {
+        match tokio::time::timeout_at(deadline, ack.into_future()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => failed.push((event, err.to_string())),
+            Err(_) => failed.push((event, format!("no acknowledgement within {ACK_TIMEOUT:?}"))),
+        }
+    }
+    failed
+}
+
+/// Sends `failed` again, with backoff, up to [`RETRIES`] times, until
+/// JetStream acknowledges every one.
+async fn resend(
     js: &jetstream::Context,
-    subject: &str,
+    subject: &Subject,
     id: &str,
-    mut pending: Vec<(Event, PublishAckFuture)>,
+    mut failed: Vec<(Event, String)>,
 ) -> Result<(), ConnectorError> {
     let mut wait = FIRST_BACKOFF;
-    for attempt in 0..=RETRIES {
-        let (events, acks): (Vec<Event>, Vec<PublishAckFuture>) = pending.into_iter().unzip();
-        let results = futures_util::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await;
-        let failed: Vec<(Event, String)> =
-            events.into_iter().zip(results).filter_map(|(e, r)| r.err().map(|err| (e, err.to_string()))).collect();
-        let Some((first, reason)) = failed.first() else { return Ok(()) };
-        if attempt == RETRIES {
-            let message = format!("JetStream did not store {} events (e.g. {}): {reason}", failed.len(), first.id());
-            return Err(error(id, message));
-        }
+    for _ in 0..RETRIES {
+        let Some((_, reason)) = failed.first() else { return Ok(()) };
         tracing::warn!(
             sink = id,
             events = failed.len(),
@@ -95,25 +114,32 @@ async fn settle_all(
         );
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(MAX_BACKOFF);
-        pending = Vec::with_capacity(failed.len());
+        let mut pending = Vec::with_capacity(failed.len());
         for (event, _) in failed {
             let ack = publish(js, subject, id, &event).await?;
             pending.push((event, ack));
         }
+        failed = failures(pending.into_iter()).await;
     }
-    Ok(())
+    match failed.first() {
+        None => Ok(()),
+        Some((first, reason)) => {
+            let message = format!("JetStream did not store {} events (e.g. {}): {reason}", failed.len(), first.id());
+            Err(error(id, message))
+        }
+    }
 }
 
 /// Publishes `event`, trying again with backoff while the client refuses.
 async fn publish(
     js: &jetstream::Context,
-    subject: &str,
+    subject: &Subject,
     id: &str,
     event: &Event,
 ) -> Result<PublishAckFuture, ConnectorError> {
     let (mut wait, mut attempt) = (FIRST_BACKOFF, 0);
     loop {
-        match js.publish_with_headers(subject.to_owned(), headers(event), event.json()).await {
+        match js.publish_with_headers(subject.clone(), headers(event), event.json()).await {
             Ok(ack) => return Ok(ack),
             Err(e) if attempt >= RETRIES => return Err(error(id, format!("publish to {subject}: {e}"))),
             Err(_) => attempt += 1,
@@ -135,7 +161,7 @@ fn headers(event: &Event) -> HeaderMap {
 
 impl Sink for NatsSink {
     fn write(&mut self, events: &[Event]) -> Result<(), ConnectorError> {
-        let (js, subject, id) = (&self.js, self.subject.as_str(), self.id.as_str());
+        let (js, subject, id) = (&self.js, &self.subject, self.id.as_str());
         let unconfirmed = &mut self.unconfirmed;
         self.runtime.block_on(async {
             for event in events {
