@@ -49,7 +49,12 @@ impl StateCall {
     /// The call ended: its writes are held if it succeeded, dropped if not.
     pub fn end(&mut self, succeeded: bool) {
         if succeeded {
-            self.held.extend(self.writes.drain());
+            if self.held.is_empty() {
+                // The common case, one call per settlement: no key is hashed again.
+                std::mem::swap(&mut self.held, &mut self.writes);
+            } else {
+                self.held.extend(self.writes.drain());
+            }
             self.held_bytes = self.bytes;
             self.held_span.merge(std::mem::take(&mut self.span));
         } else {
