@@ -27,6 +27,8 @@ pub struct InstanceSlot {
     usage: Usage,
     /// Calls on the current instance.
     calls: u64,
+    /// Largest linear memory of an instance this slot dropped.
+    dropped_peak_memory: u64,
 }
 
 impl InstanceSlot {
@@ -36,7 +38,7 @@ impl InstanceSlot {
 
     /// A slot whose next instances come from `ready` while it has any left.
     pub fn with_ready(module: Arc<LoadedModule>, ready: ReadyInstances) -> InstanceSlot {
-        Self { module, instance: None, ready, usage: Usage::default(), calls: 0 }
+        Self { module, instance: None, ready, usage: Usage::default(), calls: 0, dropped_peak_memory: 0 }
     }
 
     pub fn module(&self) -> &Arc<LoadedModule> {
@@ -69,6 +71,18 @@ impl InstanceSlot {
     /// Linear memory of the current instance (0 when none is live).
     pub fn memory_bytes(&self) -> u64 {
         self.instance.as_ref().map_or(0, Instance::memory_bytes)
+    }
+
+    /// Largest linear memory of any instance this slot ran, including those
+    /// recycled or discarded after a fault (memory only grows within one).
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.dropped_peak_memory.max(self.memory_bytes())
+    }
+
+    fn drop_instance(&mut self) {
+        if let Some(instance) = self.instance.take() {
+            self.dropped_peak_memory = self.dropped_peak_memory.max(instance.memory_bytes());
+        }
     }
 
     /// One result per event, in order, under [`RetryPolicy::ISOLATE_ONLY`]:
@@ -105,7 +119,7 @@ impl InstanceSlot {
     /// write behind. Not asked when no instance could be made.
     pub fn call_settled(&mut self, events: &[Event], keep_writes: impl FnOnce() -> bool) -> CallResult {
         if self.calls >= RECYCLE_AFTER_CALLS {
-            self.instance = None;
+            self.drop_instance();
         }
         let instance = match &mut self.instance {
             Some(instance) => instance,
@@ -132,7 +146,7 @@ impl InstanceSlot {
             Err(err) => {
                 audit_limit(&self.module, err);
                 if err.poisons_instance() {
-                    self.instance = None;
+                    self.drop_instance();
                     self.count_restart(err);
                 }
             }
@@ -170,6 +184,16 @@ fn audit_limit(module: &LoadedModule, err: &ProcessError) {
 mod tests {
     use super::*;
     use crate::runtime::Runtime;
+
+    #[test]
+    fn the_peak_memory_outlives_a_discarded_instance() {
+        use super::super::test_guests::{load, process, spec};
+        let grows_then_traps = process("(drop (memory.grow (i32.const 3))) unreachable");
+        let mut slot = InstanceSlot::new(load(&grows_then_traps, spec()));
+        assert!(slot.call(&[crate::runtime::test_guests::event("a")]).is_err());
+        assert!(!slot.is_live(), "a trap discards the instance");
+        assert_eq!(slot.peak_memory_bytes(), 4 * 65536, "one page of its own and three grown");
+    }
 
     /// Worker threads own slots and share loaded modules and the runtime.
     #[test]

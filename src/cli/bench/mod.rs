@@ -276,7 +276,7 @@ struct WorkerStats {
     batch_latency: Histogram<u64>,
     event_latency: Histogram<u64>,
     failed: u64,
-    /// Largest linear memory of an instance, read before it is recycled and at the end.
+    /// Largest linear memory of an instance, recycled, discarded or live.
     peak_memory: u64,
     /// Fuel consumed (0 unless `--fuel` meters the run).
     fuel: u64,
@@ -323,10 +323,6 @@ fn run_worker<'a>(
     let fuel_before = slot.usage().fuel;
     let mut last = Instant::now();
     for batch in work {
-        if slot.instantiates_next() {
-            // Memory only grows within an instance: its size now is its peak.
-            stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
-        }
         let results = slot.process(batch);
         let now = Instant::now();
         let nanos = now.duration_since(last).as_nanos() as u64;
@@ -338,7 +334,7 @@ fn run_worker<'a>(
             progress.inc(batch.len() as u64);
         }
     }
-    stats.peak_memory = stats.peak_memory.max(slot.memory_bytes());
+    stats.peak_memory = slot.peak_memory_bytes();
     stats.fuel = slot.usage().fuel.saturating_sub(fuel_before);
     stats
 }
