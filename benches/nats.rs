@@ -82,9 +82,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-/// Events/s of `replicas` processes draining `events()` from a fresh stream,
-/// and the CPU seconds the replicas used for it.
-fn run(nats: &NatsServer, replicas: usize, round: &str) -> (f64, f64) {
+/// What one run measured.
+struct Run {
+    events_per_second: f64,
+    /// CPU seconds the replicas used.
+    flowctl_cpu: f64,
+    /// CPU seconds `nats-server` used meanwhile.
+    server_cpu: f64,
+}
+
+/// `replicas` processes draining `events()` from a fresh stream.
+fn run(nats: &NatsServer, replicas: usize, round: &str) -> Run {
     let payloads = (0..events())
         .map(|n| {
             format!(r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"pad":"{}"}}}}"#, "x".repeat(200))
@@ -94,16 +102,18 @@ fn run(nats: &NatsServer, replicas: usize, round: &str) -> (f64, f64) {
     nats.publish(&format!("IN{round}"), &format!("in{round}.events"), payloads);
     let dirs: Vec<tempfile::TempDir> = (0..replicas).map(|_| tempfile::tempdir().unwrap()).collect();
     let files: Vec<_> = dirs.iter().map(|d| pipeline(d.path(), &nats.url, round)).collect();
+    let server_before = cpu_seconds(nats.pid());
     let start = Instant::now();
     let mut children: Vec<Child> = files.iter().map(|f| spawn(f)).collect();
     assert!(nats.wait_for_count(&format!("OUT{round}"), events() as u64, Duration::from_secs(300)), "never finished");
     let took = start.elapsed();
-    let cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
+    let flowctl_cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
+    let server_cpu = cpu_seconds(nats.pid()) - server_before;
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();
     }
-    (events() as f64 / took.as_secs_f64(), cpu)
+    Run { events_per_second: events() as f64 / took.as_secs_f64(), flowctl_cpu, server_cpu }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -113,15 +123,24 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let nats = NatsServer::start();
-    let (mut one, mut two, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut one, mut two, mut flowctl_us, mut server_us) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let per_event_us = |cpu: f64| cpu / events() as f64 * 1e6;
     for round in 0..rounds() {
-        let (rate, used) = run(&nats, 1, &format!("A{round}"));
-        one.push(rate);
-        cpu.push(events() as f64 / used);
-        two.push(run(&nats, 2, &format!("B{round}")).0);
+        let alone = run(&nats, 1, &format!("A{round}"));
+        one.push(alone.events_per_second);
+        flowctl_us.push(per_event_us(alone.flowctl_cpu));
+        server_us.push(per_event_us(alone.server_cpu));
+        two.push(run(&nats, 2, &format!("B{round}")).events_per_second);
     }
+    let (flowctl_us, server_us) = (median(flowctl_us), median(server_us));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!("nats source -> passthrough -> nats sink, {} events of ~300 B, median of {}:", events(), rounds());
     println!("  1 process:   {:>10.0} events/s", median(one));
-    println!("  2 processes: {:>10.0} events/s  (one durable consumer, this 2-core machine)", median(two));
-    println!("  flowctl's own CPU: {:>10.0} events per CPU second (the rest of the 2 cores: nats-server)", median(cpu));
+    println!("  2 processes: {:>10.0} events/s  (one durable consumer, this machine)", median(two));
+    println!("  CPU per event, 1 process: flowctl {flowctl_us:.1} us, nats-server {server_us:.1} us");
+    println!(
+        "  ceiling of {cores} cores at that cost: {:.0} events/s; with a flowctl that cost nothing: {:.0}",
+        cores * 1e6 / (flowctl_us + server_us),
+        cores * 1e6 / server_us
+    );
 }

@@ -41,6 +41,11 @@ impl NatsServer {
     }
 
     /// Stops the server (SIGKILL) and starts it again on the same port and store.
+    /// The server's process id (benches read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
