@@ -44,8 +44,11 @@ fn write_input(path: &Path) {
     for n in 0..events() {
         let pad = "x".repeat(200);
         let user = n % 1000;
-        writeln!(out, r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"user":"u{user}","pad":"{pad}"}}}}"#)
-            .unwrap();
+        writeln!(
+            out,
+            r#"{{"id":"e-{n:07}","type":"t","timestamp":1,"data":{{"n":{n},"user":"u{user}","pad":"{pad}"}}}}"#
+        )
+        .unwrap();
     }
 }
 

@@ -87,7 +87,7 @@ run_once() {
     local log="$work/run.log" start end written
     pipeline "$1" "$events"
     start=$(date +%s.%N)
-    if ! $flowctl --log-format json run "$work/pool$1.yaml" 2>"$log" >/dev/null; then
+    if ! $flowctl --log-format json run --from-start "$work/pool$1.yaml" 2>"$log" >/dev/null; then
         echo "flowctl run failed (pool $1):" >&2; tail -5 "$log" >&2; exit 1
     fi
     end=$(date +%s.%N)
@@ -100,7 +100,7 @@ run_once() {
 # Priming: compiles the module into flowctl's module cache, as any earlier
 # run of the module would have; not timed.
 pipeline 1 1000
-$flowctl --log-format json run "$work/pool1.yaml" >/dev/null 2>&1
+$flowctl --log-format json run --from-start "$work/pool1.yaml" >/dev/null 2>&1
 
 echo "generator ($events events of $event_size B) -> passthrough.wasm (batch $batch) -> null; one cold process per run"
 printf '%-5s %-4s %8s %17s %9s %18s\n' pool run "wall s" "events/s (wall)" "in-run s" "events/s (in-run)"

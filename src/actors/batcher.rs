@@ -321,8 +321,10 @@ mod tests {
     #[test]
     fn one_lane_keeps_the_input_order() {
         let jobs = jobs(|pool| batcher(pool, 8), vec![events(10, 1), events(15, 1).split_off(10)]);
-        let batches: Vec<&Vec<Event>> =
-            jobs.iter().filter_map(|job| if let Job::Batch { events, .. } = job { Some(events) } else { None }).collect();
+        let batches: Vec<&Vec<Event>> = jobs
+            .iter()
+            .filter_map(|job| if let Job::Batch { events, .. } = job { Some(events) } else { None })
+            .collect();
         assert!(batches.iter().all(|b| b.len() <= 8));
         let order: Vec<usize> = batches.into_iter().flatten().map(number).collect();
         assert_eq!(order, (0..15).collect::<Vec<_>>());

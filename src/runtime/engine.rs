@@ -11,8 +11,8 @@
 //! Instances use wasmtime's on-demand allocator with copy-on-write memory
 //! images. Measured (release, this 2-core machine, a module with 1.25 MiB of
 //! memory): instantiate + drop takes ~39 µs on demand and ~11 µs pooled. Our
-//! instances are long-lived (replaced after a fault or every
-//! [`super::RECYCLE_AFTER_CALLS`] calls), so the difference shows only in
+//! instances are long-lived (replaced after a fault, or after
+//! [`super::RECYCLE_AFTER_CALLS`] calls if their memory grew), so the difference shows only in
 //! fault storms (10,000 alternating good/bad events cost ~0.15 s more).
 //! Pooling would instead fix one maximum memory size for the whole engine
 //! before any processor's cap is known, reserve address space for every

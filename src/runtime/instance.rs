@@ -14,19 +14,11 @@ use super::store::StoreData;
 use super::trap::{self, CallLimits};
 use super::usage::Usage;
 use super::validate::ModuleKind;
-use super::wire;
+use super::wire::{self, Input};
 use super::EventResult;
 use crate::event::Event;
 
 type BufferFn = TypedFunc<(i32, i32), i64>;
-
-/// Which buffer-in, buffer-out export to call. The typed functions are
-/// borrowed, never cloned, per call: a clone touches shared reference counts.
-#[derive(Clone, Copy)]
-enum Entry {
-    Event,
-    Batch,
-}
 
 /// A live instance, used by one thread at a time.
 pub struct Instance {
@@ -39,8 +31,6 @@ pub struct Instance {
     process_batch: Option<BufferFn>,
     last_error: Option<TypedFunc<(), i64>>,
     abi_version: Option<TypedFunc<(), i32>>,
-    /// Reused input buffer (serialized events).
-    input: Vec<u8>,
     /// Reused copy of the guest's output.
     output: Vec<u8>,
     /// Fuel and bytes since the last [`Instance::take_usage`].
@@ -103,7 +93,6 @@ impl Instance {
             process_batch,
             last_error,
             abi_version,
-            input: Vec::new(),
             output: Vec::new(),
             usage: Usage::default(),
             fuel_armed: 0,
@@ -128,12 +117,11 @@ impl Instance {
     }
 
     fn run_init(&mut self, init: TypedFunc<(i32, i32), i32>) -> Result<(), ProcessError> {
-        self.input.clear();
         // Serializing a JSON value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.input, &self.module.spec().config);
+        let config = serde_json::to_vec(&self.module.spec().config).unwrap_or_default();
         arm(&mut self.store, &self.module, 1);
         let code = self.guarded(|this| {
-            let (ptr, len) = this.write_input()?;
+            let (ptr, len) = this.write_input(Input::Bytes(&config))?;
             let code = init.call(&mut this.store, (ptr as i32, len as i32)).map_err(|e| this.classify(&e))?;
             this.free.call(&mut this.store, (ptr as i32, len as i32)).map_err(|e| this.classify(&e))?;
             Ok(code)
@@ -216,11 +204,9 @@ impl Instance {
     }
 
     fn run_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError> {
-        self.input.clear();
-        wire::write_event(&mut self.input, event);
         self.arm_metered(1);
         let granted = self.begin_state(std::slice::from_ref(event));
-        let result = match self.call(Entry::Event) {
+        let result = match self.call(Input::Event(event)) {
             Ok(Outcome::Output) => {
                 let finish = self.finish();
                 wire::parse_event_output(&self.output, event, finish).and_then(|r| r)
@@ -287,11 +273,9 @@ impl Instance {
             }
             return Ok(results);
         }
-        self.input.clear();
-        wire::write_batch(&mut self.input, events);
         self.arm_metered(events.len() as u64);
         let granted = self.begin_state(events);
-        let (result, succeeded) = match self.call(Entry::Batch) {
+        let (result, succeeded) = match self.call(Input::Batch(events)) {
             Ok(Outcome::Output) => {
                 let finish = self.finish();
                 let parsed = wire::parse_batch_output(&self.output, events, finish);
@@ -311,17 +295,21 @@ impl Instance {
         wire::Finish { version: self.module.version(), max_outputs: self.module.spec().limits.max_outputs }
     }
 
-    /// One buffer-in, buffer-out guest call with `self.input`; output lands in `self.output`.
-    fn call(&mut self, entry: Entry) -> Result<Outcome, ProcessError> {
+    /// One buffer-in, buffer-out guest call (`process_batch` for a batch,
+    /// else `process_event`); output lands in `self.output`. The typed
+    /// functions are borrowed, never cloned: a clone touches shared
+    /// reference counts.
+    fn call(&mut self, input: Input<'_>) -> Result<Outcome, ProcessError> {
+        let size = input.size();
         let limit = self.module.spec().limits.max_input_bytes;
-        if self.input.len() > limit {
-            return Err(ProcessError::InputTooLarge { size: self.input.len(), limit });
+        if size > limit {
+            return Err(ProcessError::InputTooLarge { size, limit });
         }
-        self.usage.bytes_in += self.input.len() as u64;
+        self.usage.bytes_in += size as u64;
         let (in_ptr, in_len, packed) = self.guarded(|this| {
-            let (ptr, len) = this.write_input()?;
-            let func = match (entry, &this.process_batch) {
-                (Entry::Batch, Some(batch)) => batch,
+            let (ptr, len) = this.write_input(input)?;
+            let func = match (input, &this.process_batch) {
+                (Input::Batch(_), Some(batch)) => batch,
                 _ => &this.process_event,
             };
             let packed = func.call(&mut this.store, (ptr as i32, len as i32)).map_err(|e| this.classify(&e))?;
@@ -355,15 +343,15 @@ impl Instance {
         self.free.call(&mut self.store, (ptr as i32, len as i32)).map_err(|e| self.classify(&e))
     }
 
-    /// Copies `self.input` into a buffer from the guest's `allocate`.
-    fn write_input(&mut self) -> Result<(u32, u32), ProcessError> {
-        let len = self.input.len() as u32;
+    /// Writes `input` into a buffer from the guest's `allocate`.
+    fn write_input(&mut self, input: Input<'_>) -> Result<(u32, u32), ProcessError> {
+        let len = input.size() as u32;
         let ptr = self.allocate.call(&mut self.store, len as i32).map_err(|e| self.classify(&e))? as u32;
         if ptr == 0 {
             return Err(ProcessError::Trap(format!("guest `allocate({len})` returned 0")));
         }
         let data = self.memory.data_mut(&mut self.store);
-        guest_memory::slice_mut(data, ptr, len)?.copy_from_slice(&self.input);
+        input.write_to(guest_memory::slice_mut(data, ptr, len)?);
         Ok((ptr, len))
     }
 

@@ -13,8 +13,11 @@ use super::usage::{RestartReason, Usage};
 use super::EventResult;
 use crate::event::Event;
 
-/// Calls after which an instance is replaced, so a Store's memory (which only
-/// ever grows) stays bounded even for a guest that never fails.
+/// Calls after which an instance whose linear memory grew since its first
+/// call is replaced, so a Store's memory (which only ever grows) gives back
+/// what a spike or a leak took even for a guest that never fails. One whose
+/// memory did not grow has nothing to give back and is kept: replacing it
+/// would only cost a new instance and its first page faults.
 pub const RECYCLE_AFTER_CALLS: u64 = 10_000;
 
 /// A lazily created (or prepared, see [`ReadyInstances`]) instance of one module that survives guest failures.
@@ -25,8 +28,11 @@ pub struct InstanceSlot {
     ready: ReadyInstances,
     /// Restarts by reason, fuel and bytes of every instance this slot ran.
     usage: Usage,
-    /// Calls on the current instance.
+    /// Calls on the current instance (since it was last checked for recycling).
     calls: u64,
+    /// Linear memory of the current instance once its first call (since it
+    /// was last checked for recycling) returned.
+    settled_memory: u64,
     /// Largest linear memory of an instance this slot dropped.
     dropped_peak_memory: u64,
 }
@@ -38,7 +44,15 @@ impl InstanceSlot {
 
     /// A slot whose next instances come from `ready` while it has any left.
     pub fn with_ready(module: Arc<LoadedModule>, ready: ReadyInstances) -> InstanceSlot {
-        Self { module, instance: None, ready, usage: Usage::default(), calls: 0, dropped_peak_memory: 0 }
+        Self {
+            module,
+            instance: None,
+            ready,
+            usage: Usage::default(),
+            calls: 0,
+            settled_memory: 0,
+            dropped_peak_memory: 0,
+        }
     }
 
     pub fn module(&self) -> &Arc<LoadedModule> {
@@ -65,7 +79,13 @@ impl InstanceSlot {
     /// Whether the next call first makes a new instance (whose `init` runs
     /// under a deadline of its own before the call's).
     pub fn instantiates_next(&self) -> bool {
-        self.instance.is_none() || self.calls >= RECYCLE_AFTER_CALLS
+        self.instance.is_none() || self.recycles_next()
+    }
+
+    /// Whether the current instance is replaced before the next call (see
+    /// [`RECYCLE_AFTER_CALLS`]).
+    fn recycles_next(&self) -> bool {
+        self.calls >= RECYCLE_AFTER_CALLS && self.memory_bytes() > self.settled_memory
     }
 
     /// Linear memory of the current instance (0 when none is live).
@@ -118,8 +138,11 @@ impl InstanceSlot {
     /// the dead letters (and whose keys later batches moved on) leaves no
     /// write behind. Not asked when no instance could be made.
     pub fn call_settled(&mut self, events: &[Event], keep_writes: impl FnOnce() -> bool) -> CallResult {
-        if self.calls >= RECYCLE_AFTER_CALLS {
+        if self.recycles_next() {
             self.drop_instance();
+        } else if self.calls >= RECYCLE_AFTER_CALLS {
+            // Kept: counted afresh, its memory now the settled one.
+            self.calls = 0;
         }
         let instance = match &mut self.instance {
             Some(instance) => instance,
@@ -136,6 +159,9 @@ impl InstanceSlot {
         let quota = self.module.quota();
         let cpu_before = quota.is_active().then(thread_cpu_time);
         let result = instance.process_batch_held(events);
+        if self.calls == 1 {
+            self.settled_memory = instance.memory_bytes();
+        }
         let keep = keep_writes();
         instance.settle_state(keep && result.is_ok());
         if let Some(before) = cpu_before {
@@ -184,6 +210,55 @@ fn audit_limit(module: &LoadedModule, err: &ProcessError) {
 mod tests {
     use super::*;
     use crate::runtime::Runtime;
+
+    /// A guest that counts its calls in a global and runs `on_call` (WAT
+    /// statements, the count in `$calls`) before echoing its input.
+    fn counting_guest(on_call: &str) -> String {
+        use super::super::test_guests::{guest, ECHO};
+        guest(
+            "",
+            &format!(
+                r#"(global $calls (mut i32) (i32.const 0))
+                (func (export "process_event") (param $p i32) (param $n i32) (result i64)
+                  (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+                  {on_call} {ECHO})"#
+            ),
+        )
+    }
+
+    fn run_calls(slot: &mut InstanceSlot, calls: u64) {
+        let event = [crate::runtime::test_guests::event("a")];
+        for call in 1..=calls {
+            assert!(slot.call(&event).is_ok(), "call {call} failed");
+        }
+    }
+
+    #[test]
+    fn an_instance_whose_memory_grew_is_recycled() {
+        use super::super::test_guests::{load, spec};
+        // Grows one page on its second call, after its first settled it.
+        let guest =
+            counting_guest("(if (i32.eq (global.get $calls) (i32.const 2)) (then (drop (memory.grow (i32.const 1)))))");
+        let mut slot = InstanceSlot::new(load(&guest, spec()));
+        run_calls(&mut slot, RECYCLE_AFTER_CALLS);
+        assert_eq!(slot.memory_bytes(), 2 * 65536);
+        run_calls(&mut slot, 1);
+        assert_eq!(slot.memory_bytes(), 65536, "a new instance, back to its one page");
+        assert_eq!(slot.peak_memory_bytes(), 2 * 65536);
+    }
+
+    #[test]
+    fn an_instance_whose_memory_never_grew_is_kept() {
+        use super::super::test_guests::{load, spec};
+        // Fails on its call RECYCLE_AFTER_CALLS + 2, which only a kept instance reaches.
+        let fail_at = RECYCLE_AFTER_CALLS + 2;
+        let guest =
+            counting_guest(&format!("(if (i32.eq (global.get $calls) (i32.const {fail_at})) (then unreachable))"));
+        let mut slot = InstanceSlot::new(load(&guest, spec()));
+        run_calls(&mut slot, fail_at - 1);
+        let event = [crate::runtime::test_guests::event("a")];
+        assert!(slot.call(&event).is_err(), "the same instance made call {fail_at}");
+    }
 
     #[test]
     fn the_peak_memory_outlives_a_discarded_instance() {

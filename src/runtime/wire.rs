@@ -1,10 +1,11 @@
 //! Events across the guest boundary. Input: the events' own JSON, copied.
-//! Output: split with one borrowed scan, each output event completed from its
-//! input and written once. An entry that is its input event byte for byte (a
+//! Output: each entry read in one borrowed pass, each output event completed
+//! from its input and written once. An entry that is its input event byte for byte (a
 //! passthrough, a filter keeping the event) is recognised by comparing bytes
 //! and costs a copy, not a parse.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -13,22 +14,50 @@ use serde::Deserialize;
 use super::error::ProcessError;
 use crate::event::{metadata_pairs, Envelope, Event, Parts, Str, MODULE_VERSION_KEY};
 
-/// Appends a JSON array of `events` to `buf`.
-pub fn write_batch(buf: &mut Vec<u8>, events: &[Event]) {
-    buf.reserve(2 + events.iter().map(|e| e.as_json().len() + 1).sum::<usize>());
-    buf.push(b'[');
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            buf.push(b',');
-        }
-        buf.extend_from_slice(event.as_json());
-    }
-    buf.push(b']');
+/// What a guest call reads: one event's JSON, a JSON array of events, or
+/// other bytes (`init`'s configuration). Written straight into the buffer
+/// the guest allocated for it, with no staging copy on the host.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    Event(&'a Event),
+    Batch(&'a [Event]),
+    Bytes(&'a [u8]),
 }
 
-/// Appends one event's JSON to `buf`.
-pub fn write_event(buf: &mut Vec<u8>, event: &Event) {
-    buf.extend_from_slice(event.as_json());
+impl Input<'_> {
+    /// Its length in bytes.
+    pub fn size(&self) -> usize {
+        match self {
+            Input::Event(event) => event.as_json().len(),
+            Input::Batch(events) => {
+                2 + events.len().saturating_sub(1) + events.iter().map(|e| e.as_json().len()).sum::<usize>()
+            }
+            Input::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    /// Writes it into `dst`, which is exactly [`Input::size`] bytes long.
+    pub fn write_to(&self, dst: &mut [u8]) {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            dst[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        match self {
+            Input::Event(event) => put(event.as_json()),
+            Input::Bytes(bytes) => put(bytes),
+            Input::Batch(events) => {
+                put(b"[");
+                for (i, event) in events.iter().enumerate() {
+                    if i > 0 {
+                        put(b",");
+                    }
+                    put(event.as_json());
+                }
+                put(b"]");
+            }
+        }
+    }
 }
 
 /// One entry of a guest's output: its finished events, or why the event
@@ -55,6 +84,7 @@ pub fn parse_event_output(bytes: &[u8], input: &Event, finish: Finish<'_>) -> Re
 
 /// Parses `process_batch` output: exactly one entry per input event.
 pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) -> Result<Vec<Entry>, ProcessError> {
+    MAX_OUTPUTS.with(|max| max.set(finish.max_outputs));
     let mut cursor = Cursor { bytes, pos: 0 };
     cursor.expect(b'[', "an array with one entry per input event")?;
     let mut entries = Vec::with_capacity(inputs.len());
@@ -63,7 +93,7 @@ pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) ->
         loop {
             match inputs.get(found) {
                 Some(input) => entries.push(cursor.entry(input, finish)?),
-                None => drop(cursor.next_value()?),
+                None => drop(cursor.next::<IgnoredAny>()?),
             }
             found += 1;
             if cursor.eat(b']') {
@@ -117,7 +147,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next entry, for `input`: the input itself and `[]` are
-    /// recognised without a parse, anything else is scanned once.
+    /// recognised without a parse, anything else is read in one pass.
     fn entry(&mut self, input: &Event, finish: Finish<'_>) -> Result<Entry, ProcessError> {
         self.skip_whitespace();
         let rest = &self.bytes[self.pos..];
@@ -130,56 +160,40 @@ impl<'a> Cursor<'a> {
             self.pos += 2;
             return Ok(Ok(Vec::new()));
         }
-        parse_entry(self.next_value()?, input, finish)
+        let LimitedEntry(outs) = self.next()?;
+        Ok(outs.map(|outs| outs.into_iter().map(|out| complete(out, input, finish.version)).collect()))
     }
 
-    /// The next value's text, found by its brackets alone: the one parse of
-    /// an entry checks it.
-    fn next_value(&mut self) -> Result<&'a [u8], ProcessError> {
-        let Some(end) = value_end(self.bytes, self.pos) else {
-            return Err(ProcessError::MalformedOutput(format!("unterminated entry at byte {}", self.pos)));
-        };
-        let value = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(value)
-    }
-}
-
-/// Where the JSON value starting at `from` ends, found by its brackets and
-/// strings alone (a fraction of a validating scan's cost): the value's own
-/// parse checks it. `None` when the output ends first.
-fn value_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut at = from;
-    loop {
-        match *bytes.get(at)? {
-            b'"' => at = string_end(bytes, at + 1)?,
-            b'{' | b'[' => {
-                depth += 1;
-                at += 1;
+    /// Reads the next value as a `T` and moves past it: one pass finds where
+    /// the value ends and parses it.
+    fn next<T: Deserialize<'a>>(&mut self) -> Result<T, ProcessError> {
+        let rest = &self.bytes[self.pos..];
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+        match values.next() {
+            Some(Ok(value)) => {
+                self.pos += values.byte_offset();
+                Ok(value)
             }
-            b'}' | b']' if depth > 0 => {
-                depth -= 1;
-                at += 1;
-            }
-            // A scalar ends where what may follow an entry begins.
-            b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t' if depth == 0 => return Some(at),
-            _ => at += 1,
-        }
-        if depth == 0 && at > from && matches!(bytes[at - 1], b'"' | b'}' | b']') {
-            return Some(at);
+            Some(Err(e)) => Err(malformed(e)),
+            None => Err(ProcessError::MalformedOutput(format!("expected an entry at byte {}", self.pos))),
         }
     }
 }
 
-/// Just past the quote that closes the string whose text starts at `from`.
-fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        let found = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
-        match bytes[found] {
-            b'"' => return Some(found + 1),
-            _ => from = found + 2,
-        }
+thread_local! {
+    /// [`Finish::max_outputs`] of the batch being parsed on this thread:
+    /// serde's stream reader takes a type, not a seed, so [`LimitedEntry`]
+    /// finds its limit here.
+    static MAX_OUTPUTS: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// One batch entry read with the limit of [`MAX_OUTPUTS`].
+struct LimitedEntry<'de>(Outs<'de>);
+
+impl<'de> Deserialize<'de> for LimitedEntry<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let max_outputs = MAX_OUTPUTS.with(Cell::get);
+        EntrySeed { max_outputs }.deserialize(d).map(LimitedEntry)
     }
 }
 
@@ -282,6 +296,12 @@ mod tests {
 
     const FINISH: Finish<'static> = Finish { version: "v7", max_outputs: 1000 };
 
+    fn written(input: Input<'_>) -> Vec<u8> {
+        let mut buf = vec![0; input.size()];
+        input.write_to(&mut buf);
+        buf
+    }
+
     fn input() -> Event {
         Event::new("in-1", "t.v1", 7, json!({"a": 1})).with_metadata("source", "gen")
     }
@@ -356,8 +376,7 @@ mod tests {
     #[test]
     fn an_unchanged_event_is_recognised_and_tagged() {
         let tagged = input().with_metadata(MODULE_VERSION_KEY, "v1");
-        let mut batch = Vec::new();
-        write_batch(&mut batch, &[tagged.clone(), tagged.clone()]);
+        let batch = written(Input::Batch(&[tagged.clone(), tagged.clone()]));
         let entries = parse_batch_output(&batch, &[tagged.clone(), tagged.clone()], FINISH).unwrap();
         for entry in entries {
             let out = entry.unwrap().remove(0);
@@ -368,30 +387,13 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_ends_where_its_brackets_close_whatever_its_strings_hold() {
-        let cases: [(&[u8], usize); 7] = [
-            (br#"{"a":"}]\"{","b":[1,{"c":"]"}]},"#, 31),
-            (br#"[{"x":1},{"y":"\\"}] ]"#, 20),
-            (br#""\"",1"#, 4),
-            (b"123,", 3),
-            (b"null]", 4),
-            (b"-1.5e3 ,", 6),
-            (b"[] ,", 2),
-        ];
-        for (text, end) in cases {
-            assert_eq!(value_end(text, 0), Some(end), "{}", String::from_utf8_lossy(text));
-            assert!(serde_json::from_slice::<serde_json::Value>(&text[..end]).is_ok());
-        }
-        assert_eq!(value_end(br#"{"a":"never closed}"#, 0), None);
-        assert_eq!(value_end(b"[[1]", 0), None);
-    }
-
-    #[test]
     fn batch_input_is_a_json_array() {
-        let mut buf = Vec::new();
-        write_batch(&mut buf, &[input(), input()]);
+        let buf = written(Input::Batch(&[input(), input()]));
         let back: Vec<Event> = serde_json::from_slice(&buf).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0], input());
+        assert_eq!(written(Input::Batch(&[])), b"[]");
+        assert_eq!(written(Input::Batch(&[input()])), [b"[", input().as_json(), b"]"].concat());
+        assert_eq!(written(Input::Event(&input())), input().as_json());
     }
 }
