@@ -31,8 +31,6 @@ pub struct Instance {
     process_batch: Option<BufferFn>,
     last_error: Option<TypedFunc<(), i64>>,
     abi_version: Option<TypedFunc<(), i32>>,
-    /// Reused copy of the guest's output.
-    output: Vec<u8>,
     /// Fuel and bytes since the last [`Instance::take_usage`].
     usage: Usage,
     /// Fuel given to the call in progress (0 when fuel is off or settled).
@@ -44,9 +42,9 @@ pub struct Instance {
 }
 
 /// How a guest call ended when it did not trap.
-enum Outcome {
-    /// The output is in `Instance::output`.
-    Output,
+enum Outcome<T> {
+    /// What the caller read from the guest's output.
+    Output(T),
     /// The guest returned 0; its `last_error` message.
     Failed(String),
 }
@@ -93,7 +91,6 @@ impl Instance {
             process_batch,
             last_error,
             abi_version,
-            output: Vec::new(),
             usage: Usage::default(),
             fuel_armed: 0,
             counted_memory,
@@ -206,14 +203,12 @@ impl Instance {
     fn run_event(&mut self, event: &Event) -> Result<Vec<Event>, ProcessError> {
         self.arm_metered(1);
         let granted = self.begin_state(std::slice::from_ref(event));
-        let result = match self.call(Input::Event(event)) {
-            Ok(Outcome::Output) => {
-                let finish = self.finish();
-                wire::parse_event_output(&self.output, event, finish).and_then(|r| r)
-            }
-            Ok(Outcome::Failed(reason)) => Err(ProcessError::Guest(reason)),
-            Err(err) => Err(err),
-        };
+        let result =
+            match self.call(Input::Event(event), |output, finish| wire::parse_event_output(output, event, finish)) {
+                Ok(Outcome::Output(parsed)) => parsed.and_then(|r| r),
+                Ok(Outcome::Failed(reason)) => Err(ProcessError::Guest(reason)),
+                Err(err) => Err(err),
+            };
         self.end_state(granted, result.is_ok());
         result
     }
@@ -275,31 +270,31 @@ impl Instance {
         }
         self.arm_metered(events.len() as u64);
         let granted = self.begin_state(events);
-        let (result, succeeded) = match self.call(Input::Batch(events)) {
-            Ok(Outcome::Output) => {
-                let finish = self.finish();
-                let parsed = wire::parse_batch_output(&self.output, events, finish);
-                let ok = parsed.is_ok();
-                (parsed, ok)
-            }
-            Ok(Outcome::Failed(reason)) => {
-                (Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()), false)
-            }
-            Err(err) => (Err(err), false),
-        };
+        let (result, succeeded) =
+            match self.call(Input::Batch(events), |output, finish| wire::parse_batch_output(output, events, finish)) {
+                Ok(Outcome::Output(parsed)) => {
+                    let ok = parsed.is_ok();
+                    (parsed, ok)
+                }
+                Ok(Outcome::Failed(reason)) => {
+                    (Ok(events.iter().map(|_| Err(ProcessError::Guest(reason.clone()))).collect()), false)
+                }
+                Err(err) => (Err(err), false),
+            };
         self.end_state(granted, succeeded);
         result
     }
 
-    fn finish(&self) -> wire::Finish<'_> {
-        wire::Finish { version: self.module.version(), max_outputs: self.module.spec().limits.max_outputs }
-    }
-
     /// One buffer-in, buffer-out guest call (`process_batch` for a batch,
-    /// else `process_event`); output lands in `self.output`. The typed
-    /// functions are borrowed, never cloned: a clone touches shared
+    /// else `process_event`), whose output `read` reads where the guest
+    /// left it, before its buffers are freed: no copy of it on the host. The
+    /// typed functions are borrowed, never cloned: a clone touches shared
     /// reference counts.
-    fn call(&mut self, input: Input<'_>) -> Result<Outcome, ProcessError> {
+    fn call<T>(
+        &mut self,
+        input: Input<'_>,
+        read: impl FnOnce(&[u8], wire::Finish<'_>) -> T,
+    ) -> Result<Outcome<T>, ProcessError> {
         let size = input.size();
         let limit = self.module.spec().limits.max_input_bytes;
         if size > limit {
@@ -324,19 +319,18 @@ impl Instance {
         if len as usize > limit {
             return Err(ProcessError::OutputTooLarge { size: len as usize, limit });
         }
-        let data = self.memory.data(&self.store);
-        let bytes = guest_memory::slice(data, ptr, len)?;
-        self.output.clear();
-        self.output.extend_from_slice(bytes);
-        self.usage.bytes_out += self.output.len() as u64;
-        // The output is copied before the input is freed: a guest may return
+        let bytes = guest_memory::slice(self.memory.data(&self.store), ptr, len)?;
+        let limits = &self.module.spec().limits;
+        let output = read(bytes, wire::Finish { version: self.module.version(), max_outputs: limits.max_outputs });
+        self.usage.bytes_out += u64::from(len);
+        // The output is read before the input is freed: a guest may return
         // (part of) its input buffer, and a real allocator writes into freed
         // memory. A reused buffer is freed once.
         self.free_buffer(in_ptr, in_len)?;
         if ptr != in_ptr {
             self.free_buffer(ptr, len)?;
         }
-        Ok(Outcome::Output)
+        Ok(Outcome::Output(output))
     }
 
     fn free_buffer(&mut self, ptr: u32, len: u32) -> Result<(), ProcessError> {

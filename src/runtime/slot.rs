@@ -30,8 +30,7 @@ pub struct InstanceSlot {
     usage: Usage,
     /// Calls on the current instance (since it was last checked for recycling).
     calls: u64,
-    /// Linear memory of the current instance once its first call (since it
-    /// was last checked for recycling) returned.
+    /// Linear memory of the current instance once its first call returned.
     settled_memory: u64,
     /// Largest linear memory of an instance this slot dropped.
     dropped_peak_memory: u64,
@@ -141,8 +140,9 @@ impl InstanceSlot {
         if self.recycles_next() {
             self.drop_instance();
         } else if self.calls >= RECYCLE_AFTER_CALLS {
-            // Kept: counted afresh, its memory now the settled one.
-            self.calls = 0;
+            // Kept, and counted afresh; from 1, so that the memory after its
+            // first call stays what later growth is measured against.
+            self.calls = 1;
         }
         let instance = match &mut self.instance {
             Some(instance) => instance,
@@ -245,6 +245,21 @@ mod tests {
         run_calls(&mut slot, 1);
         assert_eq!(slot.memory_bytes(), 65536, "a new instance, back to its one page");
         assert_eq!(slot.peak_memory_bytes(), 2 * 65536);
+    }
+
+    #[test]
+    fn growth_after_an_instance_was_kept_is_given_back_at_the_next_check() {
+        use super::super::test_guests::{load, spec};
+        // Kept at the first check, then grows on its next call.
+        let grow_at = RECYCLE_AFTER_CALLS + 1;
+        let guest = counting_guest(&format!(
+            "(if (i32.eq (global.get $calls) (i32.const {grow_at})) (then (drop (memory.grow (i32.const 1)))))"
+        ));
+        let mut slot = InstanceSlot::new(load(&guest, spec()));
+        run_calls(&mut slot, 2 * RECYCLE_AFTER_CALLS - 1);
+        assert_eq!(slot.memory_bytes(), 2 * 65536, "kept through the first check");
+        run_calls(&mut slot, 1);
+        assert_eq!(slot.memory_bytes(), 65536, "replaced at the second");
     }
 
     #[test]

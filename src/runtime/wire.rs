@@ -1,8 +1,9 @@
-//! Events across the guest boundary. Input: the events' own JSON, copied.
-//! Output: each entry read in one borrowed pass, each output event completed
-//! from its input and written once. An entry that is its input event byte for byte (a
-//! passthrough, a filter keeping the event) is recognised by comparing bytes
-//! and costs a copy, not a parse.
+//! Events across the guest boundary. Input: the events' own JSON, copied
+//! once, into the guest's buffer. Output: each entry read in one borrowed
+//! pass, each output event completed from its input and written once. An
+//! entry that is its input event byte for byte (a passthrough, a filter
+//! keeping the event) is recognised by comparing bytes and costs a copy, not
+//! a parse.
 
 use std::borrow::Cow;
 use std::cell::Cell;
