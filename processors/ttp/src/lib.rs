@@ -125,7 +125,7 @@ impl Processor for Ttp {
 
     fn process_batch_json(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<BatchOutput> {
         batch::each::<wire::Event, _>(input, out, |event, text, out| match event {
-            Ok(event) => write_transfers(&event, verbatim(text.as_bytes()), out),
+            Ok(event) => write_transfers(&event, event.written_verbatim(), out),
             // Not an event: `process_json` words the error as the SDK does.
             Err(_) => self.process_json(text.as_bytes(), out),
         })?;
@@ -148,13 +148,9 @@ pub fn transfers(event: &Event) -> Result<Vec<Event>> {
 /// Reads an input event with serde, and whether its strings can be written
 /// back as they are (see [`write::Writer`]).
 fn read(text: &str) -> Option<(wire::Event<'_>, bool)> {
-    Some((serde_json::from_str(text).ok()?, verbatim(text.as_bytes())))
-}
-
-/// Whether the strings of the JSON `text` can be written back as they are
-/// (see [`write::Writer`]).
-fn verbatim(text: &[u8]) -> bool {
-    !text.contains(&b'\\')
+    let event: wire::Event = serde_json::from_str(text).ok()?;
+    let verbatim = event.written_verbatim();
+    Some((event, verbatim))
 }
 
 /// Appends the output of one input event: the JSON array of its events

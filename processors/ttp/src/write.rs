@@ -17,9 +17,10 @@ pub struct Meta<'a> {
 /// Appends output events to a buffer.
 pub struct Writer<'o> {
     out: &'o mut Vec<u8>,
-    /// The input had no backslash, so none of its strings had escapes, and
-    /// so none holds a quote, backslash or control character: they are
-    /// written back as they are, without looking for characters to escape.
+    /// None of the strings written had escapes in the input, so none holds
+    /// a quote, backslash or control character: they are written back as
+    /// they are, without looking for characters to escape
+    /// ([`crate::wire::Event::written_verbatim`]).
     verbatim: bool,
 }
 

@@ -50,6 +50,35 @@ impl<'a> Event<'a> {
         };
         Event::new(Cow::Borrowed(&event.id), Cow::Borrowed(&event.event_type), event.timestamp, data)
     }
+
+    /// Whether the strings the rules may write back can be written as they
+    /// are, for an event read from JSON text by [`de`] (one from
+    /// [`Event::from_sdk`] borrows every string, escapes or not). serde
+    /// borrows a string from the text only when it has no escape, and JSON
+    /// text holds no raw quote or control character inside a string, so a
+    /// borrowed string needs no escaping; a copy may. Looking at the fields
+    /// read costs far less than scanning the whole text for a backslash.
+    pub fn written_verbatim(&self) -> bool {
+        if matches!(self.id, Cow::Owned(_)) {
+            return false;
+        }
+        let Data::Tx(tx) = &self.data else { return true };
+        let scalars = [
+            &tx.id,
+            &tx.hash,
+            &tx.ledger,
+            &tx.created_at,
+            &tx.source_account,
+            &tx.fee_account,
+            &tx.fee_charged,
+            &tx.successful,
+        ];
+        if scalars.iter().any(|field| field.is_unescaped_copy()) {
+            return false;
+        }
+        let Operations::List(ops) = &tx.operations else { return true };
+        !ops.iter().any(|op| matches!(op, Op::Record(record) if record.fields.iter().any(Field::is_unescaped_copy)))
+    }
 }
 
 /// `metadata`: read only to refuse what the SDK refuses (see [`de`]); the
@@ -72,6 +101,11 @@ pub enum Field<'a> {
 }
 
 impl Field<'_> {
+    /// A string serde had to unescape into a copy (see [`Event::written_verbatim`]).
+    fn is_unescaped_copy(&self) -> bool {
+        matches!(self, Field::Str(Cow::Owned(_)))
+    }
+
     /// Null when absent or null, like `Value::get` followed by `is_null`.
     pub fn is_null(&self) -> bool {
         matches!(self, Field::Absent | Field::Null)

@@ -57,20 +57,34 @@ fn both_readers_read_every_fixture_alike() {
 
 #[test]
 fn unusual_texts_read_and_write_the_same() {
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(fixtures().next().unwrap()).unwrap());
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(fixtures().next().unwrap()).unwrap()).unwrap();
     let escaped = edited(2, |tx| {
         tx["hash"] = json!("h\"ash\\\n");
         tx["operations"][0]["to"] = json!("G\u{e9}\u{1}");
     });
     let unicode_escape = fixtures().nth(1).unwrap().replacen("\"payment\"", "\"pay\\u006dent\"", 1);
+    let escaped_unread = edited(2, |tx| tx["memo"] = json!("a\"b\\c"));
     let exponent = edited(0, |tx| tx["max_fee"] = json!(1.5e300));
     let float_ledger = edited(0, |tx| tx["ledger"] = json!(3.0));
     let big_fee = edited(0, |tx| tx["fee_charged"] = json!(u64::MAX));
-    for text in [pretty.unwrap().as_str(), &escaped, &unicode_escape, &exponent, &float_ledger, &big_fee] {
+    let texts = [pretty.as_str(), &escaped, &unicode_escape, &escaped_unread, &exponent, &float_ledger, &big_fee];
+    for text in texts {
         readers_agree(text);
         same_output(text);
     }
     assert!(json_path(&escaped).unwrap().contains(r#""id":"h\"ash\\\n-0""#));
+}
+
+#[test]
+fn only_an_escape_in_a_string_the_rules_read_turns_verbatim_writing_off() {
+    let read = |text: &str| serde_json::from_str::<Read>(text).unwrap().written_verbatim();
+    assert!(read(fixtures().nth(2).unwrap()));
+    assert!(read(&edited(2, |tx| tx["memo"] = json!("a\"b"))), "memo is not read");
+    assert!(!read(&edited(2, |tx| tx["hash"] = json!("h\"ash"))));
+    assert!(!read(&edited(2, |tx| tx["operations"][0]["to"] = json!("G\n"))));
+    let escaped_id = fixtures().nth(2).unwrap().replacen("{\"id\":\"", "{\"id\":\"\\t", 1);
+    assert!(!read(&escaped_id));
 }
 
 #[test]
