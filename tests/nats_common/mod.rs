@@ -1,4 +1,4 @@
-//! A real `nats-server -js` for the tests: on a free loopback port with a
+//! A real `nats-server -js` for the tests: on a loopback port it picks, with a
 //! temporary store, stopped when dropped; and a client to fill and read
 //! JetStream streams. `scripts/nats-server.sh` installs the server (README's
 //! test command runs it and exports `NATS_SERVER`).
@@ -33,31 +33,50 @@ fn binary() -> PathBuf {
 }
 
 impl NatsServer {
+    /// Starts a server on a port it picks itself (`-p -1`) and reads back from
+    /// its ports file: a port picked here and handed over could be taken by
+    /// another test's connection in between.
     pub fn start() -> NatsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let store = tempfile::tempdir().unwrap();
-        let child = spawn(port, store.path());
+        let (child, port) = spawn(None, store.path());
         NatsServer { url: format!("nats://127.0.0.1:{port}"), port, child, store }
     }
 
-    /// Stops the server (SIGKILL) and starts it again on the same port and store.
     /// The server's process id (benches read its CPU time).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Stops the server (SIGKILL) and starts it again on the same port and store.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn(self.port, self.store.path());
+        self.child = spawn(Some(self.port), self.store.path()).0;
     }
 
     fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
     }
 
+    /// A client connection; connecting is retried for a while, as a server
+    /// under a loaded test machine may reset a connection it just accepted.
     async fn context(&self) -> jetstream::Context {
-        jetstream::new(async_nats::connect(&self.url).await.unwrap())
+        let start = Instant::now();
+        loop {
+            match async_nats::connect(&self.url).await {
+                Ok(client) => return jetstream::new(client),
+                Err(e) if start.elapsed() < Duration::from_secs(10) => {
+                    eprintln!("connecting to nats-server at {}: {e}; retrying", self.url);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot connect to nats-server at {}: {e}\n{}", self.url, self.log()),
+            }
+        }
+    }
+
+    /// What the server logged (its stderr), for a failing test's message.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.store.path().join(LOG)).unwrap_or_default()
     }
 
     /// Creates `stream` on `subject` and publishes `payloads` to it, each acknowledged.
@@ -133,20 +152,57 @@ impl NatsServer {
     }
 }
 
-fn spawn(port: u16, store: &std::path::Path) -> Child {
-    let child = Command::new(binary())
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(store)
+const LOG: &str = "nats-server.log";
+
+/// Starts `nats-server -js` on `port` (one it picks when `None`) and waits until
+/// it greets a client; returns the child and its port.
+fn spawn(port: Option<u16>, store: &std::path::Path) -> (Child, u16) {
+    let ports_dir = store.join("ports");
+    let _ = std::fs::remove_dir_all(&ports_dir);
+    std::fs::create_dir_all(&ports_dir).unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(store.join(LOG)).unwrap();
+    let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+    let mut child = Command::new(binary())
+        .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "--ports_file_dir"])
+        .arg(&ports_dir)
+        .arg("-sd")
+        .arg(store.join("data"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not listen on {port}");
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(store.join(LOG)).unwrap_or_default();
+            panic!("nats-server exited at start ({status}):\n{log}");
+        }
+        // The ports file is written once the client listener is up.
+        if let Some(port) = listening_port(&ports_dir) {
+            if greets(port) {
+                return (child, port);
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+}
+
+/// The client port from the server's ports file (`{"nats":["nats://127.0.0.1:4222"]}`).
+fn listening_port(dir: &std::path::Path) -> Option<u16> {
+    let file = std::fs::read_dir(dir).ok()?.flatten().find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
+    let text = std::fs::read_to_string(file.path()).ok()?;
+    let url = text.split('"').find(|part| part.starts_with("nats://"))?;
+    url.rsplit(':').next()?.parse().ok()
+}
+
+/// Whether a NATS server answers on `port`: it sends `INFO {...}` to every new client.
+fn greets(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut greeting = [0u8; 4];
+    stream.read_exact(&mut greeting).is_ok() && &greeting == b"INFO"
 }
 
 impl Drop for NatsServer {
