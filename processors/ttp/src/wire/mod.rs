@@ -63,17 +63,7 @@ impl<'a> Event<'a> {
             return false;
         }
         let Data::Tx(tx) = &self.data else { return true };
-        let scalars = [
-            &tx.id,
-            &tx.hash,
-            &tx.ledger,
-            &tx.created_at,
-            &tx.source_account,
-            &tx.fee_account,
-            &tx.fee_charged,
-            &tx.successful,
-        ];
-        if scalars.iter().any(|field| field.is_unescaped_copy()) {
+        if tx.scalars().iter().any(|field| field.is_unescaped_copy()) {
             return false;
         }
         let Operations::List(ops) = &tx.operations else { return true };
@@ -181,20 +171,6 @@ impl Default for Data<'_> {
     }
 }
 
-/// The transaction fields the rules read.
-#[derive(Debug, Default, PartialEq)]
-pub struct Tx<'a> {
-    pub id: Field<'a>,
-    pub hash: Field<'a>,
-    pub ledger: Field<'a>,
-    pub created_at: Field<'a>,
-    pub source_account: Field<'a>,
-    pub fee_account: Field<'a>,
-    pub fee_charged: Field<'a>,
-    pub successful: Field<'a>,
-    pub operations: Operations<'a>,
-}
-
 /// `operations`: absent, an array, or some other value.
 #[derive(Debug, Default, PartialEq)]
 pub enum Operations<'a> {
@@ -287,51 +263,61 @@ pub enum TxKey {
     Other,
 }
 
-/// The transaction's scalar fields the rules read.
-#[derive(Clone, Copy)]
-pub enum TxField {
-    Id,
-    Hash,
-    Ledger,
-    CreatedAt,
-    SourceAccount,
-    FeeAccount,
-    FeeCharged,
-    Successful,
+/// Declares [`Tx`], [`TxField`] and what maps one to the other from one list
+/// of (field, variant, JSON name) for the transaction's scalar fields.
+macro_rules! tx_fields {
+    ($($field:ident: $variant:ident = $name:literal,)*) => {
+        /// The transaction fields the rules read.
+        #[derive(Debug, Default, PartialEq)]
+        pub struct Tx<'a> {
+            $(pub $field: Field<'a>,)*
+            pub operations: Operations<'a>,
+        }
+
+        /// The transaction's scalar fields the rules read.
+        #[derive(Clone, Copy)]
+        pub enum TxField {
+            $($variant,)*
+        }
+
+        impl TxKey {
+            /// A `match`: it runs for every key of every transaction.
+            pub fn of(key: &str) -> TxKey {
+                match key {
+                    $($name => TxKey::Field(TxField::$variant),)*
+                    "operations" => TxKey::Operations,
+                    _ => TxKey::Other,
+                }
+            }
+        }
+
+        impl<'a> Tx<'a> {
+            pub fn field_mut(&mut self, field: TxField) -> &mut Field<'a> {
+                match field {
+                    $(TxField::$variant => &mut self.$field,)*
+                }
+            }
+
+            /// Every scalar field.
+            fn scalars(&self) -> [&Field<'a>; [$($name),*].len()] {
+                [$(&self.$field),*]
+            }
+        }
+    };
 }
 
-impl TxKey {
-    pub fn of(key: &str) -> TxKey {
-        let field = match key {
-            "id" => TxField::Id,
-            "hash" => TxField::Hash,
-            "ledger" => TxField::Ledger,
-            "created_at" => TxField::CreatedAt,
-            "source_account" => TxField::SourceAccount,
-            "fee_account" => TxField::FeeAccount,
-            "fee_charged" => TxField::FeeCharged,
-            "successful" => TxField::Successful,
-            "operations" => return TxKey::Operations,
-            _ => return TxKey::Other,
-        };
-        TxKey::Field(field)
-    }
+tx_fields! {
+    id: Id = "id",
+    hash: Hash = "hash",
+    ledger: Ledger = "ledger",
+    created_at: CreatedAt = "created_at",
+    source_account: SourceAccount = "source_account",
+    fee_account: FeeAccount = "fee_account",
+    fee_charged: FeeCharged = "fee_charged",
+    successful: Successful = "successful",
 }
 
 impl<'a> Tx<'a> {
-    pub fn field_mut(&mut self, field: TxField) -> &mut Field<'a> {
-        match field {
-            TxField::Id => &mut self.id,
-            TxField::Hash => &mut self.hash,
-            TxField::Ledger => &mut self.ledger,
-            TxField::CreatedAt => &mut self.created_at,
-            TxField::SourceAccount => &mut self.source_account,
-            TxField::FeeAccount => &mut self.fee_account,
-            TxField::FeeCharged => &mut self.fee_charged,
-            TxField::Successful => &mut self.successful,
-        }
-    }
-
     fn from_map(map: &'a Map<String, Value>) -> Self {
         let mut tx = Tx::default();
         for (key, value) in map {
