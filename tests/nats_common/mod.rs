@@ -58,8 +58,8 @@ impl NatsServer {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
     }
 
-    /// A client connection; connecting is retried for a while, as a server
-    /// under a loaded test machine may reset a connection it just accepted.
+    /// A client connection, retried for a while: CI once saw the first
+    /// connect reset (on a port picked by the test, which the server now picks).
     async fn context(&self) -> jetstream::Context {
         let start = Instant::now();
         loop {
