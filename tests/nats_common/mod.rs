@@ -69,14 +69,11 @@ impl NatsServer {
                     eprintln!("connecting to nats-server at {}: {e}; retrying", self.url);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("cannot connect to nats-server at {}: {e}\n{}", self.url, self.log()),
+                Err(e) => {
+                    panic!("cannot connect to nats-server at {}: {e}\n{}", self.url, server_log(self.store.path()))
+                }
             }
         }
-    }
-
-    /// What the server logged (its stderr), for a failing test's message.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.store.path().join(LOG)).unwrap_or_default()
     }
 
     /// Creates `stream` on `subject` and publishes `payloads` to it, each acknowledged.
@@ -154,6 +151,11 @@ impl NatsServer {
 
 const LOG: &str = "nats-server.log";
 
+/// What the server in `store` logged (its stderr), for a failing test's message.
+fn server_log(store: &std::path::Path) -> String {
+    std::fs::read_to_string(store.join(LOG)).unwrap_or_default()
+}
+
 /// Starts `nats-server -js` on `port` (one it picks when `None`) and waits until
 /// it greets a client; returns the child and its port.
 fn spawn(port: Option<u16>, store: &std::path::Path) -> (Child, u16) {
@@ -174,8 +176,7 @@ fn spawn(port: Option<u16>, store: &std::path::Path) -> (Child, u16) {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(store.join(LOG)).unwrap_or_default();
-            panic!("nats-server exited at start ({status}):\n{log}");
+            panic!("nats-server exited at start ({status}):\n{}", server_log(store));
         }
         // The ports file is written once the client listener is up.
         if let Some(port) = listening_port(&ports_dir) {
@@ -191,9 +192,8 @@ fn spawn(port: Option<u16>, store: &std::path::Path) -> (Child, u16) {
 /// The client port from the server's ports file (`{"nats":["nats://127.0.0.1:4222"]}`).
 fn listening_port(dir: &std::path::Path) -> Option<u16> {
     let file = std::fs::read_dir(dir).ok()?.flatten().find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
-    let text = std::fs::read_to_string(file.path()).ok()?;
-    let url = text.split('"').find(|part| part.starts_with("nats://"))?;
-    url.rsplit(':').next()?.parse().ok()
+    let ports: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+    ports["nats"][0].as_str()?.rsplit(':').next()?.parse().ok()
 }
 
 /// Whether a NATS server answers on `port`: it sends `INFO {...}` to every new client.
