@@ -3,7 +3,9 @@
 //! pass, each output event completed from its input and written once. An
 //! entry that is its input event byte for byte (a passthrough, a filter
 //! keeping the event) is recognised by comparing bytes and costs a copy, not
-//! a parse.
+//! a parse. The first entry that does need a parse has the rest of the
+//! output checked as UTF-8 in one pass, so serde reads text and checks no
+//! string or raw value again.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -80,13 +82,13 @@ pub fn parse_event_output(bytes: &[u8], input: &Event, finish: Finish<'_>) -> Re
     if trimmed == input.as_json() {
         return Ok(Ok(vec![unchanged(input, finish.version)]));
     }
-    parse_entry(trimmed, input, finish)
+    parse_entry(utf8(trimmed, 0)?, input, finish)
 }
 
 /// Parses `process_batch` output: exactly one entry per input event.
 pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) -> Result<Vec<Entry>, ProcessError> {
     MAX_OUTPUTS.with(|max| max.set(finish.max_outputs));
-    let mut cursor = Cursor { bytes, pos: 0 };
+    let mut cursor = Cursor { bytes, pos: 0, checked: None };
     cursor.expect(b'[', "an array with one entry per input event")?;
     let mut entries = Vec::with_capacity(inputs.len());
     let mut found = 0;
@@ -111,13 +113,33 @@ pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) ->
     Ok(entries)
 }
 
+/// Guest output (`bytes`, found at byte `at` of the whole) as text: one pass
+/// of the UTF-8 check over all of it costs less than serde's check of each
+/// string and raw value on its own.
+fn utf8(bytes: &[u8], at: usize) -> Result<&str, ProcessError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| ProcessError::MalformedOutput(format!("invalid UTF-8 at byte {}", at + e.valid_up_to())))
+}
+
 /// A position in a guest's batch output.
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The output from this byte on, checked as UTF-8: the cursor only ever
+    /// stops on an ASCII byte or at the end, so always between characters.
+    checked: Option<(usize, &'a str)>,
 }
 
 impl<'a> Cursor<'a> {
+    /// The output from the cursor on, as text.
+    fn rest_text(&mut self) -> Result<&'a str, ProcessError> {
+        let (from, text) = match self.checked {
+            Some(checked) => checked,
+            None => *self.checked.insert((self.pos, utf8(self.bytes.get(self.pos..).unwrap_or_default(), self.pos)?)),
+        };
+        Ok(text.get(self.pos - from..).unwrap_or_default())
+    }
+
     fn skip_whitespace(&mut self) {
         while self.bytes.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
             self.pos += 1;
@@ -168,8 +190,8 @@ impl<'a> Cursor<'a> {
     /// Reads the next value as a `T` and moves past it: one pass finds where
     /// the value ends and parses it.
     fn next<T: Deserialize<'a>>(&mut self) -> Result<T, ProcessError> {
-        let rest = &self.bytes[self.pos..];
-        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<T>();
+        let rest = self.rest_text()?;
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<T>();
         match values.next() {
             Some(Ok(value)) => {
                 self.pos += values.byte_offset();
@@ -208,8 +230,8 @@ fn malformed(e: serde_json::Error) -> ProcessError {
 }
 
 /// Parses one entry that is not its input unchanged: exactly one JSON value.
-fn parse_entry(entry: &[u8], input: &Event, finish: Finish<'_>) -> Result<Entry, ProcessError> {
-    let mut de = serde_json::Deserializer::from_slice(entry);
+fn parse_entry(entry: &str, input: &Event, finish: Finish<'_>) -> Result<Entry, ProcessError> {
+    let mut de = serde_json::Deserializer::from_str(entry);
     let outs = EntrySeed { max_outputs: finish.max_outputs }.deserialize(&mut de).map_err(malformed)?;
     de.end().map_err(malformed)?;
     Ok(outs.map(|outs| outs.into_iter().map(|out| complete(out, input, finish.version)).collect()))
@@ -291,110 +313,5 @@ pub fn complete(out: Envelope<'_>, input: &Event, version: &str) -> Event {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const FINISH: Finish<'static> = Finish { version: "v7", max_outputs: 1000 };
-
-    fn written(input: Input<'_>) -> Vec<u8> {
-        let mut buf = vec![0; input.size()];
-        input.write_to(&mut buf);
-        buf
-    }
-
-    fn input() -> Event {
-        Event::new("in-1", "t.v1", 7, json!({"a": 1})).with_metadata("source", "gen")
-    }
-
-    fn event_output(bytes: &[u8], max_outputs: usize) -> Result<Entry, ProcessError> {
-        parse_event_output(bytes, &input(), Finish { max_outputs, ..FINISH })
-    }
-
-    fn batch_output(bytes: &[u8], inputs: usize, max_outputs: usize) -> Result<Vec<Entry>, ProcessError> {
-        parse_batch_output(bytes, &vec![input(); inputs], Finish { max_outputs, ..FINISH })
-    }
-
-    #[test]
-    fn single_object_and_array_outputs_parse() {
-        let one = event_output(br#"{"data": 5}"#, 1000).unwrap().unwrap();
-        assert_eq!(one.len(), 1);
-        let many = event_output(br#"[{"id":"a"},{"id":"b"}]"#, 1000).unwrap().unwrap();
-        assert_eq!(many.len(), 2);
-        assert!(event_output(b"[]", 1000).unwrap().unwrap().is_empty());
-    }
-
-    #[test]
-    fn error_entries_and_shape_mismatches() {
-        let entries = batch_output(br#"[[{"id":"x"}], {"error":"bad amount"}, {"id":"y"}]"#, 3, 1000).unwrap();
-        assert_eq!(entries[1].as_ref().unwrap_err(), &ProcessError::Guest("bad amount".into()));
-        assert_eq!(entries[2].as_ref().unwrap().len(), 1);
-        let err = batch_output(b"[[]]", 2, 1000).unwrap_err();
-        assert_eq!(err, ProcessError::MalformedOutput("process_batch returned 1 entries for 2 events".into()));
-    }
-
-    #[test]
-    fn outputs_past_the_limit_fail_the_event_without_being_built() {
-        let many = format!("[{}]", ["{}"; 5].join(","));
-        assert_eq!(event_output(many.as_bytes(), 5).unwrap().unwrap().len(), 5);
-        assert_eq!(event_output(many.as_bytes(), 4).unwrap().unwrap_err(), ProcessError::TooManyOutputs { limit: 4 });
-        let batch = format!("[{many}, [{{}}], {many}]");
-        let entries = batch_output(batch.as_bytes(), 3, 2).unwrap();
-        assert_eq!(entries[0].as_ref().unwrap_err().kind(), "too_many_outputs");
-        assert_eq!(entries[1].as_ref().unwrap().len(), 1, "the other events of the batch pass");
-        assert_eq!(entries[2].as_ref().unwrap_err().kind(), "too_many_outputs");
-        let err = batch_output(b"[[],[],[],[]]", 2, 1000).unwrap_err();
-        assert_eq!(err, ProcessError::MalformedOutput("process_batch returned 4 entries for 2 events".into()));
-        assert_eq!(event_output(b"[{}] trailing", 1000).unwrap_err().kind(), "malformed_output");
-        assert_eq!(batch_output(b"[[]] x", 1, 1000).unwrap_err().kind(), "malformed_output");
-    }
-
-    #[test]
-    fn garbage_is_malformed_output() {
-        for bad in [&b"not json"[..], b"42", b"\"text\"", b"[1,2]", b"{\"id\": 3}", b"\xff\xfe", b""] {
-            let err = event_output(bad, 1000).unwrap_err();
-            assert_eq!(err.kind(), "malformed_output", "{bad:?}");
-        }
-        for bad in [&b"[{}"[..], b"[{},]", b"[,{}]", b"[{} {}]", b"{}", b"[[1]]"] {
-            let err = batch_output(bad, 1, 1000).unwrap_err();
-            assert_eq!(err.kind(), "malformed_output", "{}", String::from_utf8_lossy(bad));
-        }
-    }
-
-    #[test]
-    fn complete_inherits_and_merges() {
-        let out = br#"{"data": {"b": 2}, "metadata": {"k": "v", "source": "guest"}}"#;
-        let event = event_output(out, 1000).unwrap().unwrap().remove(0);
-        assert_eq!(event.id(), "in-1");
-        assert_eq!(event.event_type(), "t.v1");
-        assert_eq!(event.timestamp(), 7);
-        assert_eq!(event.data(), json!({"b": 2}));
-        assert_eq!(event.metadata_get("source").as_deref(), Some("guest"));
-        assert_eq!(event.metadata_get("k").as_deref(), Some("v"));
-        assert_eq!(event.metadata_get(MODULE_VERSION_KEY).as_deref(), Some("v7"));
-    }
-
-    #[test]
-    fn an_unchanged_event_is_recognised_and_tagged() {
-        let tagged = input().with_metadata(MODULE_VERSION_KEY, "v1");
-        let batch = written(Input::Batch(&[tagged.clone(), tagged.clone()]));
-        let entries = parse_batch_output(&batch, &[tagged.clone(), tagged.clone()], FINISH).unwrap();
-        for entry in entries {
-            let out = entry.unwrap().remove(0);
-            assert_eq!(out, tagged.with_metadata(MODULE_VERSION_KEY, "v7"));
-        }
-        let out = parse_event_output(b" [] ", &tagged, FINISH).unwrap().unwrap();
-        assert!(out.is_empty());
-    }
-
-    #[test]
-    fn batch_input_is_a_json_array() {
-        let buf = written(Input::Batch(&[input(), input()]));
-        let back: Vec<Event> = serde_json::from_slice(&buf).unwrap();
-        assert_eq!(back.len(), 2);
-        assert_eq!(back[0], input());
-        assert_eq!(written(Input::Batch(&[])), b"[]");
-        assert_eq!(written(Input::Batch(&[input()])), [b"[", input().as_json(), b"]"].concat());
-        assert_eq!(written(Input::Event(&input())), input().as_json());
-    }
-}
+#[path = "wire_tests.rs"]
+mod tests;
