@@ -117,7 +117,7 @@ pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) ->
 /// of the UTF-8 check over all of it costs less than serde's check of each
 /// string and raw value on its own.
 fn utf8(bytes: &[u8], at: usize) -> Result<&str, ProcessError> {
-    std::str::from_utf8(bytes)
+    simdutf8::compat::from_utf8(bytes)
         .map_err(|e| ProcessError::MalformedOutput(format!("invalid UTF-8 at byte {}", at + e.valid_up_to())))
 }
 
@@ -184,7 +184,7 @@ impl<'a> Cursor<'a> {
             return Ok(Ok(Vec::new()));
         }
         let LimitedEntry(outs) = self.next()?;
-        Ok(outs.map(|outs| outs.into_iter().map(|out| complete(out, input, finish.version)).collect()))
+        Ok(outs.map(|outs| complete(outs, input, finish.version)))
     }
 
     /// Reads the next value as a `T` and moves past it: one pass finds where
@@ -234,7 +234,7 @@ fn parse_entry(entry: &str, input: &Event, finish: Finish<'_>) -> Result<Entry, 
     let mut de = serde_json::Deserializer::from_str(entry);
     let outs = EntrySeed { max_outputs: finish.max_outputs }.deserialize(&mut de).map_err(malformed)?;
     de.end().map_err(malformed)?;
-    Ok(outs.map(|outs| outs.into_iter().map(|out| complete(out, input, finish.version)).collect()))
+    Ok(outs.map(|outs| complete(outs, input, finish.version)))
 }
 
 /// Reads one entry (an array of events, one event, or `{"error": ...}`),
@@ -294,9 +294,14 @@ fn unchanged(input: &Event, version: &str) -> Event {
     input.with_metadata(MODULE_VERSION_KEY, version)
 }
 
-/// Completes an output event: missing id/type/timestamp come from the input,
-/// metadata is merged over the input's, and the module version is recorded.
-pub fn complete(out: Envelope<'_>, input: &Event, version: &str) -> Event {
+/// Completes the output events of `input`: missing id/type/timestamp come
+/// from the input, metadata is merged over the input's, and the module
+/// version is recorded.
+fn complete(outs: Vec<Envelope<'_>>, input: &Event, version: &str) -> Vec<Event> {
+    outs.into_iter().map(|out| complete_one(out, input, version)).collect()
+}
+
+fn complete_one(out: Envelope<'_>, input: &Event, version: &str) -> Event {
     let mut metadata = input.metadata();
     if let Some(own) = out.metadata {
         // Checked by the scan: an object of strings. Later keys win.

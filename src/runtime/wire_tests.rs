@@ -95,6 +95,20 @@ fn complete_inherits_and_merges() {
 }
 
 #[test]
+fn every_output_of_an_event_inherits_its_metadata_and_keeps_its_own() {
+    let out = br#"[[{"id":"a"}, {"id":"b","metadata":{"k":"v","source":"guest"}}, {"id":"c"}]]"#;
+    let events = batch_output(out, 1, 1000).unwrap().remove(0).unwrap();
+    let meta = |e: &Event, key: &str| e.metadata_get(key).map(|v| v.into_owned());
+    let ids: Vec<_> = events.iter().map(|e| e.id().to_owned()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    for (event, source, k) in [(&events[0], "gen", None), (&events[1], "guest", Some("v")), (&events[2], "gen", None)] {
+        assert_eq!(meta(event, "source").as_deref(), Some(source), "{}", event.id());
+        assert_eq!(meta(event, "k").as_deref(), k, "{}", event.id());
+        assert_eq!(meta(event, MODULE_VERSION_KEY).as_deref(), Some("v7"));
+    }
+}
+
+#[test]
 fn an_unchanged_event_is_recognised_and_tagged() {
     let tagged = input().with_metadata(MODULE_VERSION_KEY, "v1");
     let batch = written(Input::Batch(&[tagged.clone(), tagged.clone()]));
