@@ -135,7 +135,10 @@ impl<'a> Cursor<'a> {
     fn rest_text(&mut self) -> Result<&'a str, ProcessError> {
         let (from, text) = match self.checked {
             Some(checked) => checked,
-            None => *self.checked.insert((self.pos, utf8(self.bytes.get(self.pos..).unwrap_or_default(), self.pos)?)),
+            None => {
+                let rest = self.bytes.get(self.pos..).unwrap_or_default();
+                *self.checked.insert((self.pos, utf8(rest, self.pos)?))
+            }
         };
         Ok(text.get(self.pos - from..).unwrap_or_default())
     }

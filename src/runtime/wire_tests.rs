@@ -77,6 +77,12 @@ fn output_that_is_not_utf8_is_malformed_wherever_it_is() {
     let expected = ProcessError::MalformedOutput("invalid UTF-8 at byte 22".into());
     assert_eq!(batch_output(bad, 1, 1000).unwrap_err(), expected);
     assert_eq!(event_output(&bad[1..bad.len() - 1], 1000).unwrap_err().kind(), "malformed_output");
+    // After an entry that is its input unchanged (not checked: it is the input's bytes), the
+    // position still counts from the start of the output.
+    let after_unchanged = [b"[", input().as_json(), b",{\"id\":\"\xff\"}]"].concat();
+    let at = 1 + input().as_json().len() + 8;
+    let expected = ProcessError::MalformedOutput(format!("invalid UTF-8 at byte {at}"));
+    assert_eq!(batch_output(&after_unchanged, 2, 1000).unwrap_err(), expected);
     let fine = "[{\"id\":\"é\",\"data\":\"ü\"}]".as_bytes();
     assert_eq!(batch_output(fine, 1, 1000).unwrap()[0].as_ref().unwrap()[0].id(), "é");
 }
