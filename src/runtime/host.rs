@@ -112,6 +112,13 @@ pub fn linker(engine: &Engine, permissions: &Permissions, with_wasi: bool) -> wa
     Ok(linker)
 }
 
+/// Whether a linker made by [`linker`] holds a host function bounded by the
+/// call's wall-clock deadline ([`StoreData::deadline`]): granted HTTP, and
+/// WASI's `poll_oneoff`. Only then is the deadline set for each call.
+pub fn reads_call_deadline(permissions: &Permissions, with_wasi: bool) -> bool {
+    permissions.http.is_some() || with_wasi
+}
+
 /// Host functions the module imports that `permissions` do not grant.
 pub fn ungranted_imports(report: &super::validate::ModuleReport, permissions: &Permissions) -> Vec<&'static str> {
     let granted = |f: &str| match f {

@@ -412,7 +412,9 @@ fn optional<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 fn arm(store: &mut Store<StoreData>, module: &LoadedModule, events: u64) {
     let limits = &module.spec().limits;
     store.set_epoch_deadline(module.deadline_ticks);
-    store.data_mut().deadline = Instant::now() + limits.timeout;
+    if module.wall_deadline {
+        store.data_mut().deadline = Instant::now() + limits.timeout;
+    }
     if let Some(fuel) = limits.fuel {
         // Only the fueled engine gets here; its stores always accept fuel.
         let _ = store.set_fuel(fuel.saturating_mul(events));

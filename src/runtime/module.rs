@@ -111,6 +111,7 @@ impl Runtime {
         let scope = self.inner.scopes.get(&spec);
         let shared = Arc::new(ProcessorShared::new(scope, version.clone(), &spec.permissions));
         let deadline_ticks = engine.deadline_ticks(spec.limits.timeout);
+        let wall_deadline = host::reads_call_deadline(&spec.permissions, report.uses_wasi);
 
         // Probe: one instance runs `init` and reports its ABI version.
         let probe = LoadedModule {
@@ -124,6 +125,7 @@ impl Runtime {
             pre,
             shared,
             deadline_ticks,
+            wall_deadline,
         };
         let mut loaded = Arc::new(probe);
         let abi_version = {
@@ -160,6 +162,8 @@ pub struct LoadedModule {
     pub(super) pre: InstancePre<StoreData>,
     pub(super) shared: Arc<ProcessorShared>,
     pub(super) deadline_ticks: u64,
+    /// Whether calls set [`super::store::StoreData::deadline`].
+    pub(super) wall_deadline: bool,
 }
 
 impl std::fmt::Debug for LoadedModule {

@@ -50,7 +50,15 @@ impl RetryPolicy {
         batched: bool,
         mut call: impl FnMut(&[Event]) -> CallResult,
     ) -> Vec<EventResult> {
-        if !batched || events.len() < 2 {
+        if let [event] = events {
+            // A batch of one (`--batch 1`, `batch_size: 1`): the call's own
+            // results are handed on when final, with no second vector.
+            return match call(events) {
+                Ok(results) if is_final(&results) => results,
+                first => vec![self.settle(event, 1, first, &mut call)],
+            };
+        }
+        if !batched {
             return events.iter().map(|event| self.alone(event, 0, &mut call)).collect();
         }
         match call(events) {
@@ -79,11 +87,24 @@ impl RetryPolicy {
 
     /// Runs one event alone until it passes, fails for good, or has run its
     /// share; `runs` is how often it already ran (in a failed batch call).
-    fn alone(self, event: &Event, mut runs: u32, call: &mut impl FnMut(&[Event]) -> CallResult) -> EventResult {
-        let allowed = self.max_retries.saturating_add(1).max(runs.saturating_add(1));
+    fn alone(self, event: &Event, runs: u32, call: &mut impl FnMut(&[Event]) -> CallResult) -> EventResult {
+        let first = call(std::slice::from_ref(event));
+        self.settle(event, runs + 1, first, call)
+    }
+
+    /// The result of `event`, whose `runs`-th run returned `latest`: that
+    /// result when final, else the event runs alone again until it passes,
+    /// fails for good, or has run its share.
+    fn settle(
+        self,
+        event: &Event,
+        mut runs: u32,
+        mut latest: CallResult,
+        call: &mut impl FnMut(&[Event]) -> CallResult,
+    ) -> EventResult {
+        let allowed = self.max_retries.saturating_add(1).max(runs);
         loop {
-            runs += 1;
-            let err = match call(std::slice::from_ref(event)).map(|results| fit(results, 1).pop()) {
+            let err = match latest.map(|results| fit(results, 1).pop()) {
                 Ok(Some(Ok(outputs))) => return Ok(outputs),
                 Ok(Some(Err(err))) | Err(err) if !err.poisons_instance() => return Err(err),
                 Ok(Some(Err(err))) | Err(err) => err,
@@ -92,8 +113,16 @@ impl RetryPolicy {
             if runs >= allowed {
                 return Err(err);
             }
+            runs += 1;
+            latest = call(std::slice::from_ref(event));
         }
     }
+}
+
+/// Whether the results of a one-event call are its final result: exactly
+/// one, and not an error that calls for another run on a fresh instance.
+fn is_final(results: &[EventResult]) -> bool {
+    matches!(results, [result] if result.as_ref().err().is_none_or(|err| !err.poisons_instance()))
 }
 
 /// Exactly one result per event, whatever the call returned.
@@ -182,6 +211,24 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_of_one_runs_under_the_same_policy() {
+        for batched in [true, false] {
+            let wat = culprit_traps(batched);
+            let (results, calls, discarded) = run(RetryPolicy { max_retries: 2 }, &wat, spec(), &events(1, None));
+            assert_eq!((results.len(), calls, discarded), (1, 1, 0), "batched {batched}");
+            assert_eq!(results[0].as_ref().map(|out| out[0].id().to_owned()).ok().as_deref(), Some("e0"));
+            for r in 0..=3u32 {
+                let policy = RetryPolicy { max_retries: r };
+                let (results, calls, discarded) = run(policy, &wat, spec(), &events(1, Some(0)));
+                let expected = 1 + u64::from(r);
+                assert_eq!((results.len(), calls, discarded), (1, expected, expected), "batched {batched}, R {r}");
+                assert_eq!(results[0].as_ref().map_err(ProcessError::kind).unwrap_err(), "trap");
+                assert!(calls <= policy.max_calls(1, batched));
+            }
+        }
+    }
+
+    #[test]
     fn a_good_batch_is_one_call() {
         let (results, calls, _) = run(RetryPolicy { max_retries: 2 }, &culprit_traps(true), spec(), &events(50, None));
         assert_eq!((results.iter().filter(|r| r.is_ok()).count(), calls), (50, 1));
@@ -200,6 +247,9 @@ mod tests {
         let (results, calls, discarded) = run(RetryPolicy { max_retries: 5 }, &refuses, spec(), &events(10, Some(3)));
         assert_eq!((calls, discarded), (10, 0));
         assert_eq!(results[3].as_ref().map_err(ProcessError::kind).unwrap_err(), "guest_error");
+        let (results, calls, discarded) = run(RetryPolicy { max_retries: 5 }, &refuses, spec(), &events(1, Some(0)));
+        assert_eq!((results.len(), calls, discarded), (1, 1, 0), "alone too");
+        assert_eq!(results[0].as_ref().map_err(ProcessError::kind).unwrap_err(), "guest_error");
         // A batch over `max_input` fails as a whole without harming the
         // instance: its events still run, one per call, and pass.
         let one = events(1, None)[0].to_json().len();

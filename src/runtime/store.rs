@@ -19,7 +19,10 @@ pub struct StoreData {
     pub limiter: MemoryLimiter,
     /// The guest's exported memory, cached so host functions skip the export lookup.
     pub memory: Option<Memory>,
-    /// When the guest call in progress must end; bounds HTTP timeouts.
+    /// When the guest call in progress must end; bounds HTTP timeouts and
+    /// WASI waits. Set for each call only where such a host function is
+    /// linked ([`super::host::reads_call_deadline`]), as a clock read costs
+    /// about a twentieth of a one-event call.
     pub deadline: Instant,
     /// Guest metric handles by raw name, so a repeated `record_metric` costs a hash lookup.
     pub gauges: HashMap<Vec<u8>, Option<metrics::Gauge>>,
