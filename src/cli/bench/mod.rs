@@ -206,23 +206,25 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: Start
     let progress = progress_bar(args.events);
     // Every worker warms up, then all start together; the clock starts with them.
     let start = Barrier::new(args.pool.max(1));
+    // Calibrated against the OS clock here, before any worker starts.
+    let clock = quanta::Clock::new();
     let mut stats = (0..args.pool).map(|_| WorkerStats::new()).collect::<anyhow::Result<Vec<_>>>()?.into_iter();
     let here = stats.next().context("no benchmark worker")?;
     let (started, per_worker) = std::thread::scope(|scope| {
-        let (stream, progress, start) = (&stream, progress.as_ref(), &start);
+        let (stream, progress, start, clock) = (&stream, progress.as_ref(), &start, &clock);
         let others: Vec<_> = stats
             .enumerate()
             .map(|(i, stats)| {
                 let module = module.clone();
                 scope.spawn(move || {
                     let share = stream.share(i + 1, args.pool);
-                    run_worker(warm_slot(module, stream, start), share, progress, stats)
+                    run_worker(clock, warm_slot(module, stream, start), share, progress, stats)
                 })
             })
             .collect();
         let slot = warm_slot(module.clone(), stream, start);
         let started = Instant::now();
-        let mut all = vec![Ok(run_worker(slot, stream.share(0, args.pool), progress, here))];
+        let mut all = vec![Ok(run_worker(clock, slot, stream.share(0, args.pool), progress, here))];
         all.extend(others.into_iter().map(|w| w.join()));
         (started, all)
     });
@@ -232,20 +234,21 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: Start
     }
 
     let mut batch_hist = new_histogram()?;
-    let mut event_hist = new_histogram()?;
     let mut failed = 0;
     let mut peak_memory = 0;
     let mut fuel = 0;
     for worker in per_worker {
         let stats = worker.map_err(|_| anyhow::anyhow!("a benchmark worker panicked"))?;
         batch_hist.add(&stats.batch_latency).context("merging latencies")?;
-        event_hist.add(&stats.event_latency).context("merging latencies")?;
         failed += stats.failed;
         peak_memory = peak_memory.max(stats.peak_memory);
         fuel += stats.fuel;
     }
     let ok_events = args.events.saturating_sub(failed);
-    let micros = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+    let micros = |q: f64| batch_hist.value_at_quantile(q) as f64 / 1e3;
+    // Every batch but the last holds `batch` events, so an event's share of
+    // its batch's time is the batch's divided by that: one record per batch.
+    let per_batch = args.batch.min(args.events as usize).max(1) as f64;
     Ok(BenchReport {
         module: args.module.display().to_string(),
         events: args.events,
@@ -254,15 +257,11 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: Start
         pool: args.pool,
         seconds,
         events_per_second: args.events as f64 / seconds,
-        batch_latency_us: Percentiles {
-            p50: micros(&batch_hist, 0.5),
-            p99: micros(&batch_hist, 0.99),
-            max: batch_hist.max() as f64 / 1e3,
-        },
+        batch_latency_us: Percentiles { p50: micros(0.5), p99: micros(0.99), max: batch_hist.max() as f64 / 1e3 },
         event_latency_us: Percentiles {
-            p50: micros(&event_hist, 0.5),
-            p99: micros(&event_hist, 0.99),
-            max: event_hist.max() as f64 / 1e3,
+            p50: micros(0.5) / per_batch,
+            p99: micros(0.99) / per_batch,
+            max: batch_hist.max() as f64 / 1e3 / per_batch,
         },
         fuel_per_event: (fuel > 0 && ok_events > 0).then(|| fuel as f64 / ok_events as f64),
         peak_guest_memory_bytes: peak_memory,
@@ -272,9 +271,8 @@ fn measure(args: &Args, module: Arc<LoadedModule>, sample: &[Event], cost: Start
 }
 
 struct WorkerStats {
-    /// Nanoseconds per batch, and per event of each batch.
+    /// Nanoseconds per batch.
     batch_latency: Histogram<u64>,
-    event_latency: Histogram<u64>,
     failed: u64,
     /// Largest linear memory of an instance, recycled, discarded or live.
     peak_memory: u64,
@@ -284,13 +282,7 @@ struct WorkerStats {
 
 impl WorkerStats {
     fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            batch_latency: new_histogram()?,
-            event_latency: new_histogram()?,
-            failed: 0,
-            peak_memory: 0,
-            fuel: 0,
-        })
+        Ok(Self { batch_latency: new_histogram()?, failed: 0, peak_memory: 0, fuel: 0 })
     }
 }
 
@@ -313,22 +305,22 @@ fn warm_slot(module: Arc<LoadedModule>, stream: &BatchStream, start: &Barrier) -
 
 /// Runs a worker's batches. One clock read per batch: a batch's time runs
 /// from the end of the one before, so it includes the loop's own few
-/// nanoseconds of bookkeeping (two histogram records) and nothing else.
+/// nanoseconds of bookkeeping (one histogram record) and nothing else.
 fn run_worker<'a>(
+    clock: &quanta::Clock,
     mut slot: InstanceSlot,
     work: impl Iterator<Item = &'a [Event]>,
     progress: Option<&ProgressBar>,
     mut stats: WorkerStats,
 ) -> WorkerStats {
     let fuel_before = slot.usage().fuel;
-    let mut last = Instant::now();
+    let mut last = clock.raw();
     for batch in work {
         let results = slot.process(batch);
-        let now = Instant::now();
-        let nanos = now.duration_since(last).as_nanos() as u64;
+        let now = clock.raw();
+        let nanos = clock.delta_as_nanos(last, now);
         last = now;
         stats.batch_latency.saturating_record(nanos.max(1));
-        stats.event_latency.saturating_record((nanos / batch.len().max(1) as u64).max(1));
         stats.failed += results.iter().filter(|r| r.is_err()).count() as u64;
         if let Some(progress) = progress {
             progress.inc(batch.len() as u64);
