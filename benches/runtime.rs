@@ -1,6 +1,7 @@
 //! Runtime benches: the cost of running a processor in the sandbox, next to
 //! the same logic compiled natively (the WASM/native ratio is the figure that
-//! matters), plus cold start and the cost of epoch deadlines.
+//! matters), plus cold start, the cost of epoch deadlines, and what reading
+//! an event from its JSON costs a source (file, NATS, gRPC).
 //!
 //! Needs `processors/{passthrough,ttp}.wasm` (scripts/build-processors.sh) and
 //! a release `flowctl` for the process cold start (`cargo build --release`;
@@ -79,6 +80,21 @@ fn processors(c: &mut Criterion) {
     compare(c, &runtime, "passthrough", &simple, passthrough::Passthrough);
     let stellar = events(GeneratorProfile::Stellar, 0);
     compare(c, &runtime, "ttp", &stellar, ttp::Ttp::new(Default::default()).unwrap());
+}
+
+/// `Event::from_bytes` over the JSON of the processors' events: how a JSONL
+/// file, NATS or gRPC source reads each event it receives.
+fn reading(c: &mut Criterion) {
+    for events in [events(GeneratorProfile::Simple, 300), events(GeneratorProfile::Stellar, 0)] {
+        let wire: Vec<bytes::Bytes> = events.iter().map(|e| e.to_json().into()).collect();
+        let mean_size = wire.iter().map(|w| w.len()).sum::<usize>() / wire.len();
+        let mut group = c.benchmark_group(format!("event read ({mean_size} B events)"));
+        group.throughput(Throughput::Elements(wire.len() as u64));
+        group.bench_function("from_bytes", |b| {
+            b.iter(|| wire.iter().map(|json| Event::from_bytes(json.clone()).unwrap().timestamp()).sum::<i64>())
+        });
+        group.finish();
+    }
 }
 
 /// Module ready (cached artifact loaded, `init` run) and instance creation, in
@@ -223,5 +239,5 @@ fn epoch_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, processors, cold_start, epoch_overhead);
+criterion_group!(benches, processors, reading, cold_start, epoch_overhead);
 criterion_main!(benches);

@@ -105,9 +105,13 @@ fn set<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) -> R
 }
 
 /// Parses an event object, requiring nothing but well-formed JSON of the
-/// right types.
+/// right types, in UTF-8 throughout.
 pub fn scan(json: &[u8]) -> Result<Envelope<'_>, serde_json::Error> {
-    serde_json::from_slice(json)
+    // One check of the whole text (SIMD where the CPU has it), then serde
+    // reads text: reading bytes, it checks each string it meets on its own.
+    let text = simdutf8::compat::from_utf8(json)
+        .map_err(|e| de::Error::custom(format_args!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    serde_json::from_str(text)
 }
 
 /// Metadata entries, borrowed from the JSON where no escapes were written.
@@ -173,6 +177,20 @@ mod tests {
             b"[]",
         ] {
             assert!(scan(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_wherever_it_is() {
+        assert!(scan(r#"{"id":"a","data":{"s":"café"},"x":"é"}"#.as_bytes()).is_ok());
+        // In a string serde reads, in raw `data`, in a field it skips.
+        for (bad, at) in [
+            (&b"{\"id\":\"a\xff\"}"[..], 8),
+            (b"{\"id\":\"a\",\"data\":{\"s\":\"\xc3(\"}}", 23),
+            (b"{\"id\":\"a\",\"x\":\"\xe2\x82\"}", 15),
+        ] {
+            let err = scan(bad).map(|_| ()).unwrap_err().to_string();
+            assert_eq!(err, format!("invalid UTF-8 at byte {at}"), "{}", String::from_utf8_lossy(bad));
         }
     }
 
