@@ -246,8 +246,9 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_a_reject_not_a_crash() {
-        let (events, rejects) = read_all(b"{\"id\":\"\xff\xfe\"}\n", MAX_LINE_BYTES);
-        assert!(events.is_empty());
+        let (events, rejects) = read_all(b"{\"id\":\"\xff\xfe\"}\n{\"id\":\"ok\"}\n", MAX_LINE_BYTES);
+        assert_eq!(events.iter().map(Event::id).collect::<Vec<_>>(), ["ok"], "the next line is read");
         assert_eq!(rejects.len(), 1);
+        assert_eq!((rejects[0].line_no, rejects[0].reason.as_str()), (1, "invalid UTF-8 at byte 7"));
     }
 }
