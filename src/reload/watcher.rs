@@ -3,17 +3,20 @@
 //! write-then-rename or by swapping a symlink, which a watch on the old inode
 //! would never see. Events are debounced, and a change is reported only when
 //! the content hash differs from the last one seen, so touching or rewriting a
-//! file with the same bytes does nothing.
+//! file with the same bytes does nothing. Opening or reading a file is not
+//! an event here: the watcher's own reads would otherwise keep it re-reading
+//! every module once per debounce, for as long as the pipeline runs.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use crossbeam_channel::{Receiver, Sender};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
 /// A file to watch, under a key the caller chooses (e.g. `processor/version`).
@@ -68,6 +71,9 @@ impl ModuleWatcher {
         let relevant = names.clone();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let Ok(event) = res else { return };
+            if !may_change_content(&event.kind) {
+                return;
+            }
             let names = relevant.lock().unwrap_or_else(PoisonError::into_inner);
             if event.paths.iter().any(|p| p.file_name().is_some_and(|n| names.contains(n))) {
                 let _ = fs_tx.send(());
@@ -133,22 +139,28 @@ impl Drop for ModuleWatcher {
     }
 }
 
+/// Whether an event of this kind may mean new bytes: not an open (nor any
+/// other access but the close of a file opened for writing).
+fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Blocks until a burst of file system events has been followed by `debounce`
-/// of silence. Returns false when asked to stop.
+/// of silence. Returns false when asked to stop, also in the middle of a burst.
 fn wait_for_quiet(events: &Receiver<()>, stop: &Receiver<()>, debounce: Duration) -> bool {
     crossbeam_channel::select! {
         recv(events) -> msg => if msg.is_err() { return false },
         recv(stop) -> _ => return false,
     }
-    let mut quiet_until = Instant::now() + debounce;
     loop {
-        match events.recv_timeout(quiet_until.saturating_duration_since(Instant::now())) {
-            Ok(()) => quiet_until = Instant::now() + debounce,
-            Err(RecvTimeoutError::Timeout) => return true,
-            Err(RecvTimeoutError::Disconnected) => return false,
-        }
-        if stop.try_recv().is_ok() {
-            return false;
+        crossbeam_channel::select! {
+            recv(events) -> msg => if msg.is_err() { return false },
+            recv(stop) -> _ => return false,
+            default(debounce) => return true,
         }
     }
 }
@@ -274,6 +286,42 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
         std::fs::write(&module, b"new").expect("write");
         assert_eq!(next(&rx).expect("change seen").sha256, hex::encode(Sha256::digest(b"new")));
+    }
+
+    /// Opens of `path` by anyone during `window`, seen through inotify.
+    fn opens_during(path: &Path, window: Duration) -> usize {
+        let opens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (counter, name) = (opens.clone(), path.file_name().map(ToOwned::to_owned));
+        let mut spy = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res {
+                let ours = event.paths.iter().any(|p| p.file_name() == name.as_deref());
+                if ours && matches!(event.kind, EventKind::Access(AccessKind::Open(_))) {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        })
+        .expect("spy watcher");
+        spy.watch(&parent_dir(path), RecursiveMode::NonRecursive).expect("spy watch");
+        std::thread::sleep(window);
+        opens.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn an_unchanged_module_is_not_read_again_and_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, b"one").expect("write");
+        let (watcher, rx) = watch(&module);
+        // Opened by others (the engine loading it, a backup): not a change.
+        std::fs::read(&module).expect("read");
+        std::thread::sleep(Duration::from_millis(300));
+        // Its own reads once made the watcher read the file once per debounce.
+        assert_eq!(opens_during(&module, Duration::from_millis(500)), 0);
+        assert!(rx.try_recv().is_err());
+        // Still watching: a real change is seen.
+        std::fs::write(&module, b"two").expect("write");
+        assert_eq!(next(&rx).expect("change seen").bytes, b"two");
+        drop(watcher);
     }
 
     #[test]
