@@ -315,8 +315,10 @@ mod tests {
         // Opened by others (the engine loading it, a backup): not a change.
         std::fs::read(&module).expect("read");
         std::thread::sleep(Duration::from_millis(300));
-        // Its own reads once made the watcher read the file once per debounce.
-        assert_eq!(opens_during(&module, Duration::from_millis(500)), 0);
+        // Its own reads once made the watcher read the file once per debounce
+        // (10 opens in this window); one is its first pass, if that came late.
+        let opens = opens_during(&module, Duration::from_millis(500));
+        assert!(opens <= 1, "the watcher opened an unchanged file {opens} times");
         assert!(rx.try_recv().is_err());
         // Still watching: a real change is seen.
         std::fs::write(&module, b"two").expect("write");
