@@ -107,11 +107,21 @@ fn set<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) -> R
 /// Parses an event object, requiring nothing but well-formed JSON of the
 /// right types, in UTF-8 throughout.
 pub fn scan(json: &[u8]) -> Result<Envelope<'_>, serde_json::Error> {
-    // One check of the whole text (SIMD where the CPU has it), then serde
-    // reads text: reading bytes, it checks each string it meets on its own.
-    let text = simdutf8::compat::from_utf8(json)
-        .map_err(|e| de::Error::custom(format_args!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-    serde_json::from_str(text)
+    serde_json::from_str(utf8_text(json).map_err(de::Error::custom)?)
+}
+
+/// JSON bytes as text, checked in one pass (SIMD where the CPU has it), for
+/// serde to read as `str`: reading bytes, it checks each string it meets on
+/// its own, many small checks that together cost several times more.
+pub fn utf8_text(json: &[u8]) -> Result<&str, InvalidUtf8> {
+    simdutf8::compat::from_utf8(json).map_err(|e| InvalidUtf8 { at: e.valid_up_to() })
+}
+
+/// Bytes that are not UTF-8, from byte `at` of what was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid UTF-8 at byte {at}")]
+pub struct InvalidUtf8 {
+    pub at: usize,
 }
 
 /// Metadata entries, borrowed from the JSON where no escapes were written.

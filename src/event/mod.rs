@@ -25,7 +25,7 @@ use serde_json::value::RawValue;
 use crate::progress::Ticket;
 
 pub use compose::Parts;
-pub use envelope::{metadata_pairs, scan, Envelope, Pairs, Str};
+pub use envelope::{metadata_pairs, scan, utf8_text, Envelope, InvalidUtf8, Pairs, Str};
 
 /// Metadata key under which the host records which module version produced an event.
 pub const MODULE_VERSION_KEY: &str = "flowctl.module_version";

@@ -15,7 +15,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 
 use super::error::ProcessError;
-use crate::event::{metadata_pairs, Envelope, Event, Parts, Str, MODULE_VERSION_KEY};
+use crate::event::{metadata_pairs, utf8_text, Envelope, Event, InvalidUtf8, Parts, Str, MODULE_VERSION_KEY};
 
 /// What a guest call reads: one event's JSON, a JSON array of events, or
 /// other bytes (`init`'s configuration). Written straight into the buffer
@@ -117,8 +117,7 @@ pub fn parse_batch_output(bytes: &[u8], inputs: &[Event], finish: Finish<'_>) ->
 /// of the UTF-8 check over all of it costs less than serde's check of each
 /// string and raw value on its own.
 fn utf8(bytes: &[u8], at: usize) -> Result<&str, ProcessError> {
-    simdutf8::compat::from_utf8(bytes)
-        .map_err(|e| ProcessError::MalformedOutput(format!("invalid UTF-8 at byte {}", at + e.valid_up_to())))
+    utf8_text(bytes).map_err(|e| ProcessError::MalformedOutput(InvalidUtf8 { at: at + e.at }.to_string()))
 }
 
 /// A position in a guest's batch output.
