@@ -219,15 +219,21 @@ mod tests {
         (watcher, rx)
     }
 
+    /// `m.wasm` holding `bytes`, in a directory of its own.
+    fn module_file(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let module = dir.path().join("m.wasm");
+        std::fs::write(&module, bytes).expect("write");
+        (dir, module)
+    }
+
     fn next(rx: &Receiver<FileChange>) -> Option<FileChange> {
         rx.recv_timeout(Duration::from_secs(5)).ok()
     }
 
     #[test]
     fn reports_rename_over_copy_over_and_symlink_swap() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let module = dir.path().join("m.wasm");
-        std::fs::write(&module, b"one").expect("write");
+        let (dir, module) = module_file(b"one");
         let (_w, rx) = watch(&module);
 
         let tmp = dir.path().join("m.wasm.tmp");
@@ -248,9 +254,7 @@ mod tests {
 
     #[test]
     fn a_busy_neighbour_does_not_hold_the_debounce_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let module = dir.path().join("m.wasm");
-        std::fs::write(&module, b"one").expect("write");
+        let (dir, module) = module_file(b"one");
         let (_w, rx) = watch(&module);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let neighbour = dir.path().join("out.jsonl");
@@ -273,9 +277,7 @@ mod tests {
 
     #[test]
     fn same_bytes_are_not_a_change() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let module = dir.path().join("m.wasm");
-        std::fs::write(&module, b"same").expect("write");
+        let (dir, module) = module_file(b"same");
         let (_w, rx) = watch(&module);
         // Replaced atomically: an in-place rewrite truncates first, and a
         // loaded machine may let the watcher read the empty file in between.
@@ -308,9 +310,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_module_is_not_read_again_and_again() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let module = dir.path().join("m.wasm");
-        std::fs::write(&module, b"one").expect("write");
+        let (_dir, module) = module_file(b"one");
         let (watcher, rx) = watch(&module);
         // Opened by others (the engine loading it, a backup): not a change.
         std::fs::read(&module).expect("read");
@@ -328,9 +328,7 @@ mod tests {
 
     #[test]
     fn a_file_that_changed_before_the_watch_started_is_reported_at_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let module = dir.path().join("m.wasm");
-        std::fs::write(&module, b"newer").expect("write");
+        let (_dir, module) = module_file(b"newer");
         let (tx, rx) = crossbeam_channel::unbounded();
         let known = Some(hex::encode(Sha256::digest(b"loaded")));
         let files = vec![WatchedFile { key: "k".into(), path: module, known_sha256: known }];
