@@ -248,6 +248,24 @@ mod tests {
     }
 
     #[test]
+    fn the_modules_memory_gauge_follows_growth_within_a_call() {
+        use super::super::test_guests::{load, spec};
+        // Grows one page on its third call only.
+        let guest =
+            counting_guest("(if (i32.eq (global.get $calls) (i32.const 3)) (then (drop (memory.grow (i32.const 1)))))");
+        let module = load(&guest, spec());
+        let mut slot = InstanceSlot::new(module.clone());
+        run_calls(&mut slot, 2);
+        assert_eq!(module.instance_memory_bytes(), 65536);
+        run_calls(&mut slot, 1);
+        assert_eq!(module.instance_memory_bytes(), 2 * 65536, "counted after the call that grew");
+        run_calls(&mut slot, 5);
+        assert_eq!(module.instance_memory_bytes(), 2 * 65536);
+        drop(slot);
+        assert_eq!(module.instance_memory_bytes(), 0);
+    }
+
+    #[test]
     fn growth_after_an_instance_was_kept_is_given_back_at_the_next_check() {
         use super::super::test_guests::{load, spec};
         // Kept at the first check, then grows on its next call.

@@ -38,7 +38,7 @@ impl StoreData {
     pub fn new(shared: Arc<ProcessorShared>, memory_limit: u64) -> Self {
         Self {
             shared,
-            limiter: MemoryLimiter { limit: memory_limit, denied: None },
+            limiter: MemoryLimiter { limit: memory_limit, denied: None, grew: false },
             memory: None,
             deadline: Instant::now(),
             gauges: HashMap::new(),
@@ -72,6 +72,9 @@ pub struct MemoryLimiter {
     pub limit: u64,
     /// The last denied request, if any.
     pub denied: Option<MemoryLimitTrap>,
+    /// A growth was allowed since the owner last took this: only then can
+    /// the memory's size have changed (see `Instance::take_usage`).
+    pub grew: bool,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -81,6 +84,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.denied = Some(trap);
             return Err(trap.into());
         }
+        self.grew = true;
         Ok(true)
     }
 
