@@ -152,7 +152,7 @@ impl Instance {
     /// Fuel and bytes since the last call of this; also brings the module's
     /// memory gauge up to date. Cheap: one fuel read, and a size read only
     /// after the limiter let the memory grow (a size read through the store
-    /// costs about 2% of a one-event call).
+    /// costs about 1.5% of a one-event call).
     pub fn take_usage(&mut self) -> Usage {
         self.settle_fuel();
         self.charge_memory();
