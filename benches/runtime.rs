@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use flowctl::config::{GeneratorConfig, GeneratorProfile};
 use flowctl::connectors::generator::Generator;
 use flowctl::connectors::Source;
-use flowctl::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
+use flowctl::runtime::{InstanceSlot, ProcessorSpec, Runtime, RuntimeSettings};
 use flowctl::Event;
 use flowctl_sdk::Processor;
 
@@ -69,6 +69,13 @@ fn compare<P: Processor>(c: &mut Criterion, runtime: &Runtime, name: &str, input
     group.bench_function("wasm batched", |b| b.iter(|| instance.process_batch(input).unwrap()));
     group.bench_function("wasm per event", |b| {
         b.iter(|| input.iter().map(|e| instance.process_event(e).unwrap().len()).sum::<usize>())
+    });
+    // The same calls through the engine's own path (what its workers and
+    // `flowctl bench --batch 1` run): the retry policy, usage and quota
+    // bookkeeping, a results vector per call.
+    let mut slot = InstanceSlot::new(module.clone());
+    group.bench_function("engine per event", |b| {
+        b.iter(|| input.chunks(1).map(|e| slot.process(e).len()).sum::<usize>())
     });
     group.bench_function("native", |b| b.iter(|| native(&mut processor, &wire)));
     group.finish();
