@@ -1,7 +1,8 @@
 //! Runtime benches: the cost of running a processor in the sandbox, next to
 //! the same logic compiled natively (the WASM/native ratio is the figure that
-//! matters), plus cold start, the cost of epoch deadlines, and what reading
-//! an event from its JSON costs a source (file, NATS, gRPC).
+//! matters) and to the engine's own call path around it, plus cold start, the
+//! cost of epoch deadlines, and what reading an event from its JSON costs a
+//! source (file, NATS, gRPC).
 //!
 //! Needs `processors/{passthrough,ttp}.wasm` (scripts/build-processors.sh) and
 //! a release `flowctl` for the process cold start (`cargo build --release`;
