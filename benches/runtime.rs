@@ -1,8 +1,8 @@
 //! Runtime benches: the cost of running a processor in the sandbox, next to
 //! the same logic compiled natively (the WASM/native ratio is the figure that
 //! matters) and to the engine's own call path around it, plus cold start, the
-//! cost of epoch deadlines, and what reading an event from its JSON costs a
-//! source (file, NATS, gRPC).
+//! cost of epoch deadlines, what reading an event from its JSON costs a
+//! source (file, NATS, gRPC), and what the built-in generator pays to make one.
 //!
 //! Needs `processors/{passthrough,ttp}.wasm` (scripts/build-processors.sh) and
 //! a release `flowctl` for the process cold start (`cargo build --release`;
@@ -103,6 +103,27 @@ fn reading(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// The built-in generator making 300 B `simple` events, 256 a call, and
+/// dropping them: what a generated event costs the source's thread alone,
+/// a ceiling on every generated end-to-end figure (`scripts/bench-e2e.sh`,
+/// `cargo bench --bench pipeline`), whatever the processors cost.
+fn generating(c: &mut Criterion) {
+    let config =
+        GeneratorConfig { profile: GeneratorProfile::Simple, count: None, rate: None, event_size: 300, seed: 1 };
+    let mut generator = Generator::new("bench", &config);
+    let mut out = Vec::with_capacity(BATCH);
+    let mut group = c.benchmark_group("event make (300 B events)");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("generator", |b| {
+        b.iter(|| {
+            out.clear();
+            generator.poll_batch(&mut out, BATCH).unwrap();
+            out.len()
+        })
+    });
+    group.finish();
 }
 
 /// Module ready (cached artifact loaded, `init` run) and instance creation, in
@@ -247,5 +268,5 @@ fn epoch_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, processors, reading, cold_start, epoch_overhead);
+criterion_group!(benches, processors, reading, generating, cold_start, epoch_overhead);
 criterion_main!(benches);

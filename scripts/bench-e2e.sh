@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # End to end from a cold process: generator -> passthrough.wasm -> null, each
 # run a fresh `target/release/flowctl run` (nothing warmed in the process),
-# with pool_size 1 and pool_size 2, the two interleaved run by run. Prints one
-# line per run and a summary table next to the runtime's criterion figure for
-# the same module and events (benches/runtime.rs, `passthrough (302 B
-# events)/wasm batched`: 300-byte `simple` events, batches of 256, one thread).
+# with pool_size 1 and pool_size 2, and generator -> null without a processor
+# (pool `none`: the ceiling the source and the engine set for any processor),
+# the three interleaved run by run. Prints one line per run and a summary
+# table next to the runtime's criterion figure for the same module and events
+# (benches/runtime.rs, `passthrough (302 B events)/wasm batched`: 300-byte
+# `simple` events, batches of 256, one thread).
 #
 #   scripts/bench-e2e.sh [--events N] [--runs N] [--batch N] [--event-size N] [--runtime-eps N]
 #
@@ -36,7 +38,7 @@ while [[ $# -gt 0 ]]; do
         --batch) batch="$2"; shift 2 ;;
         --event-size) event_size="$2"; shift 2 ;;
         --runtime-eps) runtime_eps="$2"; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -62,8 +64,13 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Writes the pipeline for pool size $1 and event count $2 to $work/pool$1.yaml.
+# Writes the pipeline for pool size $1 (`none`: no processor) and event count
+# $2 to $work/pool$1.yaml.
 pipeline() {
+    local stages="  processors:
+    - {id: p, type: wasm, inputs: [gen], wasm: {module: \"$PWD/$module\", pool_size: $1, batch_size: $batch}}
+  sinks: [{id: out, type: null, inputs: [p]}]"
+    [[ $1 == none ]] && stages="  sinks: [{id: out, type: null, inputs: [gen]}]"
     cat >"$work/pool$1.yaml" <<EOF
 apiVersion: flowctl/v1
 kind: Pipeline
@@ -71,9 +78,7 @@ metadata: {name: bench-e2e}
 spec:
   settings: {metrics_addr: "127.0.0.1:0", dead_letter: {type: stderr}}
   sources: [{id: gen, type: generator, config: {count: $2, event_size: $event_size}}]
-  processors:
-    - {id: p, type: wasm, inputs: [gen], wasm: {module: "$PWD/$module", pool_size: $1, batch_size: $batch}}
-  sinks: [{id: out, type: null, inputs: [p]}]
+$stages
 EOF
 }
 
@@ -82,7 +87,7 @@ logged_at() {
     date -d "$(jq -rR --arg m "$2" 'fromjson? | select(.fields.message == $m) | .timestamp' "$1")" +%s.%N
 }
 
-# One cold run with pool size $1: prints "<wall s> <in-run s>".
+# One cold run with pool size $1 (or `none`): prints "<wall s> <in-run s>".
 run_once() {
     local log="$work/run.log" start end written
     pipeline "$1" "$events"
@@ -106,7 +111,7 @@ echo "generator ($events events of $event_size B) -> passthrough.wasm (batch $ba
 printf '%-5s %-4s %8s %17s %9s %18s\n' pool run "wall s" "events/s (wall)" "in-run s" "events/s (in-run)"
 declare -A wall_eps run_eps
 for ((i = 1; i <= runs; i++)); do
-    for pool in 1 2; do
+    for pool in 1 2 none; do
         out=$(run_once "$pool")
         read -r wall inrun <<<"$out"
         w=$(awk -v n="$events" -v t="$wall" 'BEGIN { printf "%.0f", n / t }')
@@ -127,7 +132,7 @@ else
     echo "runtime figure: none (cargo bench --bench runtime -- passthrough, or --runtime-eps N)"
 fi
 printf '%-5s %22s %12s %24s %12s\n' pool "median events/s (wall)" "of runtime" "median events/s (in-run)" "of runtime"
-for pool in 1 2; do
+for pool in 1 2 none; do
     w=$(median <<<"${wall_eps[$pool]}")
     r=$(median <<<"${run_eps[$pool]}")
     printf '%-5s %22s %12s %24s %12s\n' "$pool" "$w" "$(percent "$w")" "$r" "$(percent "$r")"
@@ -136,3 +141,4 @@ w1=$(median <<<"${wall_eps[1]}")
 w2=$(median <<<"${wall_eps[2]}")
 awk -v a="$w2" -v b="$w1" 'BEGIN { printf "pool 2 / pool 1 (wall): %.2f\n", a / b }'
 echo "targets: pool 1 >= 85% of the runtime figure; pool 2 faster than pool 1"
+echo "pool none: generator -> null, no processor: the most a pipeline of this source reaches here"
