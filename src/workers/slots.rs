@@ -10,6 +10,8 @@ pub(super) struct Slots {
     slots: Vec<InstanceSlot>,
     /// Usage of slots discarded (after a panic or a stuck call), so per-batch deltas stay whole.
     retired: Vec<(Arc<LoadedModule>, Usage)>,
+    /// Slots of versions a swap retired, held until [`Slots::drop_unused`].
+    unused: Vec<InstanceSlot>,
 }
 
 impl Slots {
@@ -52,9 +54,20 @@ impl Slots {
         self.slots.iter().filter(|s| s.is_live()).count()
     }
 
-    /// Drops instances of versions no longer in the set (after a swap).
+    /// Sets aside the slots of versions no longer in the set (after a swap),
+    /// for [`Slots::drop_unused`].
     pub fn retain(&mut self, set: &VersionSet) {
-        self.slots.retain(|s| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, s.module())));
-        self.retired.retain(|(m, _)| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, m)));
+        let current = |module: &Arc<LoadedModule>| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, module));
+        self.unused.extend(self.slots.extract_if(.., |s| !current(s.module())));
+        self.retired.retain(|(m, _)| current(m));
+    }
+
+    /// Drops the instances [`Slots::retain`] set aside. Tearing down their
+    /// stores (each linear memory and, with the last instance, often the
+    /// module's compiled code) took 20-370 us per worker and swap, once 1 ms:
+    /// the worker does it once the batch that retired them has been handed
+    /// on, so that the first outputs of the new version do not wait for it.
+    pub fn drop_unused(&mut self) {
+        self.unused.clear();
     }
 }

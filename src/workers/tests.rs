@@ -68,7 +68,7 @@ fn a_batch_split_between_versions_comes_back_in_input_order() {
 
 /// A hot reload's swap as two workers see it: their first batches of the new
 /// version run on the instances prepared with it (none is made on a worker),
-/// and the old version's instances go with that batch.
+/// and the old version's instances go once that batch was handed on.
 #[test]
 fn after_a_swap_each_worker_runs_its_first_batch_on_a_ready_instance() {
     let runtime = runtime();
@@ -88,6 +88,8 @@ fn after_a_swap_each_worker_runs_its_first_batch_on_a_ready_instance() {
     }
     assert!(new.ready.is_empty(), "each worker took one");
     assert_eq!(new.module.instances_alive(), 2, "and made none");
+    assert_eq!(old.module.instances_alive(), 2, "held until each worker's batch is handed on");
+    workers.iter_mut().for_each(Slots::drop_unused);
     assert_eq!(old.module.instances_alive(), 0, "the old version's instances are gone");
 }
 
