@@ -87,6 +87,22 @@ impl VersionMetrics {
 }
 
 impl ProcessorMetrics {
+    /// Versions that are no longer in the batch's set (swapped out, rolled
+    /// back) run nothing more and their instances are being dropped: their
+    /// gauges read 0 from here on rather than their last batch's values, and
+    /// their handles go (their counters keep their totals in the registry,
+    /// and continue from them if the version comes back).
+    fn forget_retired(&mut self, result: &JobResult) {
+        self.versions.retain(|name, m| {
+            let current = result.per_version.iter().any(|(v, _)| v == name);
+            if !current {
+                m.instances_alive.set(0.0);
+                m.memory_bytes.set(0.0);
+            }
+            current
+        });
+    }
+
     pub fn new(pipeline: Arc<str>, id: Arc<str>) -> Self {
         let queued = metrics::gauge!(names::QUEUE_DEPTH,
             "pipeline" => pipeline.to_string(), "component" => id.to_string(), "stage" => "pool");
@@ -101,6 +117,9 @@ impl ProcessorMetrics {
             let m = self.versions.entry(version.clone()).or_insert_with(|| VersionMetrics::new(pipeline, id, version));
             let module = result.versions.versions().get(i).map(|v| &*v.module);
             m.record(stats, module);
+        }
+        if self.versions.len() > result.per_version.len() {
+            self.forget_retired(result);
         }
         if result.dead_letters.is_empty() {
             return;
@@ -121,5 +140,68 @@ impl ProcessorMetrics {
                 })
                 .increment(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::*;
+    use crate::actors::versions::{RouteKey, Version, VersionSet};
+    use crate::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
+
+    fn version(runtime: &Runtime, name: &str) -> Version {
+        let wasm = wat::parse_str(
+            r#"(module (memory (export "memory") 1)
+                 (func (export "allocate") (param i32) (result i32) (i32.const 1024))
+                 (func (export "free") (param i32 i32))
+                 (func (export "process_event") (param i32 i32) (result i64) (i64.const 0)))"#,
+        )
+        .unwrap();
+        let spec = ProcessorSpec { version: Some(name.into()), ..ProcessorSpec::named("p") };
+        let module = runtime.load_bytes(&wasm, spec).unwrap();
+        Version { name: name.into(), module, ready: Default::default(), weight: 100, circuit_open: false }
+    }
+
+    /// A batch of one event that ran on `version` alone.
+    fn ran_on(version: &Version) -> JobResult {
+        let stats = BatchStats { received: 1, ..BatchStats::default() };
+        JobResult {
+            seq: 0,
+            outputs: Vec::new(),
+            dead_letters: Vec::new(),
+            total: stats.clone(),
+            per_version: vec![(version.name.clone(), stats)],
+            versions: Arc::new(VersionSet::new(vec![version.clone()], RouteKey::Id).unwrap()),
+            outcomes: Vec::new(),
+            permit: None,
+        }
+    }
+
+    #[test]
+    fn a_swapped_out_versions_instance_gauges_fall_to_zero() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let runtime = Runtime::new(RuntimeSettings { cache_dir: None, epoch_tick: Duration::from_millis(1) }).unwrap();
+        let (old, new) = (version(&runtime, "v1"), version(&runtime, "v2"));
+        let gauge = |version: &str| {
+            let line = format!(r#"flowctl_instances_alive{{pipeline="pipe",component="p",version="{version}"}} "#);
+            let text = recorder.handle().render();
+            text.lines().find_map(|l| l.strip_prefix(line.as_str()).map(str::to_owned)).unwrap_or_default()
+        };
+        let old_instance = old.module.instantiate().unwrap();
+        let new_instance = new.module.instantiate().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            let mut metrics = ProcessorMetrics::new("pipe".into(), "p".into());
+            metrics.record(&ran_on(&old));
+            assert_eq!(gauge("v1"), "1");
+            metrics.record(&ran_on(&new));
+        });
+        assert_eq!((gauge("v1").as_str(), gauge("v2").as_str()), ("0", "1"));
+        drop((old_instance, new_instance));
     }
 }
