@@ -156,8 +156,13 @@ pub const CATALOG: &[MetricDef] = &[
     def(BATCH_DURATION, Kind::Histogram, COMPONENT, "Time a processor version spent on one batch."),
     def(EVENT_DURATION, Kind::Histogram, COMPONENT, "Batch time divided by the events in the batch."),
     def(FUEL_PER_EVENT, Kind::Histogram, COMPONENT, "Fuel a batch consumed divided by its events (fuel limits on)."),
-    def(INSTANCE_MEMORY_BYTES, Kind::Gauge, COMPONENT, "Linear memory of a version's live instances."),
-    def(INSTANCES_ALIVE, Kind::Gauge, COMPONENT, "Instances of a version currently alive."),
+    def(
+        INSTANCE_MEMORY_BYTES,
+        Kind::Gauge,
+        COMPONENT,
+        "Linear memory of a version's live instances (0 once swapped out).",
+    ),
+    def(INSTANCES_ALIVE, Kind::Gauge, COMPONENT, "Instances of a version currently alive (0 once swapped out)."),
     def(
         INSTANCE_RESTARTS,
         Kind::Counter,
