@@ -147,25 +147,20 @@ impl ProcessorMetrics {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::time::Duration;
-
     use metrics_exporter_prometheus::PrometheusBuilder;
 
     use super::*;
     use crate::actors::versions::{RouteKey, Version, VersionSet};
-    use crate::runtime::{ProcessorSpec, Runtime, RuntimeSettings};
+    use crate::runtime::test_guests::versioned;
 
-    fn version(runtime: &Runtime, name: &str) -> Version {
-        let wasm = wat::parse_str(
-            r#"(module (memory (export "memory") 1)
-                 (func (export "allocate") (param i32) (result i32) (i32.const 1024))
-                 (func (export "free") (param i32 i32))
-                 (func (export "process_event") (param i32 i32) (result i64) (i64.const 0)))"#,
-        )
-        .unwrap();
-        let spec = ProcessorSpec { version: Some(name.into()), ..ProcessorSpec::named("p") };
-        let module = runtime.load_bytes(&wasm, spec).unwrap();
-        Version { name: name.into(), module, ready: Default::default(), weight: 100, circuit_open: false }
+    fn version(name: &str) -> Version {
+        Version {
+            name: name.into(),
+            module: versioned(name),
+            ready: Default::default(),
+            weight: 100,
+            circuit_open: false,
+        }
     }
 
     /// A batch of one event that ran on `version` alone.
@@ -186,8 +181,7 @@ mod tests {
     #[test]
     fn a_swapped_out_versions_instance_gauges_fall_to_zero() {
         let recorder = PrometheusBuilder::new().build_recorder();
-        let runtime = Runtime::new(RuntimeSettings { cache_dir: None, epoch_tick: Duration::from_millis(1) }).unwrap();
-        let (old, new) = (version(&runtime, "v1"), version(&runtime, "v2"));
+        let (old, new) = (version("v1"), version("v2"));
         let gauge = |version: &str| {
             let line = format!(r#"flowctl_instances_alive{{pipeline="pipe",component="p",version="{version}"}} "#);
             let text = recorder.handle().render();

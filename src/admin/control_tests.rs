@@ -10,24 +10,12 @@ use std::time::Duration;
 use super::control::{ControlError, NewVersion, Policy, ProcessorControl};
 use crate::actors::stats::{BatchStats, JobResult, Outcome};
 use crate::config::{BreakerSpec, RollbackSpec};
-use crate::runtime::{LoadedModule, ProcessorSpec, ReadyInstances, Runtime, RuntimeSettings};
-
-fn module(name: &str) -> Arc<LoadedModule> {
-    let runtime = Runtime::new(RuntimeSettings { cache_dir: None, epoch_tick: Duration::from_millis(1) }).unwrap();
-    let wasm = wat::parse_str(
-        r#"(module (memory (export "memory") 1)
-             (func (export "allocate") (param i32) (result i32) (i32.const 1024))
-             (func (export "free") (param i32 i32))
-             (func (export "process_event") (param i32 i32) (result i64) (i64.const 0)))"#,
-    )
-    .unwrap();
-    let spec = ProcessorSpec { version: Some(name.into()), ..ProcessorSpec::named("p") };
-    runtime.load_bytes(&wasm, spec).unwrap()
-}
+use crate::runtime::test_guests::versioned;
+use crate::runtime::ReadyInstances;
 
 fn control(weights: &[u32], rollback: Option<RollbackSpec>, breaker: Option<BreakerSpec>) -> Arc<ProcessorControl> {
     let versions = (weights.iter().enumerate())
-        .map(|(i, &weight)| NewVersion { module: module(&format!("v{}", i + 1)), file: "m.wasm".into(), weight })
+        .map(|(i, &weight)| NewVersion { module: versioned(&format!("v{}", i + 1)), file: "m.wasm".into(), weight })
         .collect();
     let policy = Policy { route_by: "id".into(), pool_size: 1, rollback, breaker };
     ProcessorControl::new("p", policy, versions).unwrap()
@@ -114,7 +102,7 @@ fn traffic_and_rollback_refuse_what_cannot_be_done() {
 fn a_swapped_module_is_routed_at_once_and_old_batches_skip_the_guards() {
     let c = control(&[100], Some(RollbackSpec { max_error_rate: 0.05, min_events: 10 }), None);
     let old_batch = batch(&c, 0, 10, 10, 0);
-    let old = c.swap_module(0, module("v1-fixed"), Default::default()).unwrap();
+    let old = c.swap_module(0, versioned("v1-fixed"), Default::default()).unwrap();
     assert_eq!(old, "v1");
     assert_eq!(&*c.shared().load().versions()[0].name, "v1-fixed");
     // A batch dispatched before the swap counts in the totals, not in the new module's window.
@@ -128,7 +116,7 @@ fn a_swapped_module_is_routed_at_once_and_old_batches_skip_the_guards() {
 fn a_swapped_module_is_published_with_its_ready_instances_and_keeps_them_across_traffic_changes() {
     let c = control(&[50, 50], None, None);
     assert!(c.shared().load().versions().iter().all(|v| v.ready.is_empty()), "versions loaded at start have none");
-    let fixed = module("v2-fixed");
+    let fixed = versioned("v2-fixed");
     c.swap_module(1, fixed.clone(), ReadyInstances::prepare(&fixed, c.pool_size()).unwrap()).unwrap();
     assert_eq!(c.shared().load().versions()[1].ready.len(), 1);
     c.set_traffic(&BTreeMap::from([("v1".to_string(), 10)])).unwrap();

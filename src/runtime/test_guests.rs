@@ -52,6 +52,16 @@ pub(super) fn load(wat: &str, spec: ProcessorSpec) -> Arc<LoadedModule> {
     runtime().load_bytes(wat.as_bytes(), spec).unwrap()
 }
 
+/// A guest that outputs nothing, loaded as version `version` of processor
+/// `p`: for tests of what surrounds modules (traffic control, metrics).
+pub(crate) fn versioned(version: &str) -> Arc<LoadedModule> {
+    let wat = r#"(module (memory (export "memory") 1)
+        (func (export "allocate") (param i32) (result i32) (i32.const 1024))
+        (func (export "free") (param i32 i32))
+        (func (export "process_event") (param i32 i32) (result i64) (i64.const 0)))"#;
+    load(wat, ProcessorSpec { version: Some(version.into()), ..ProcessorSpec::named("p") })
+}
+
 pub(super) fn event(id: &str) -> Event {
     Event::new(id, "t.v1", 1, json!({"x": 1}))
 }
