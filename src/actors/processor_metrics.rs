@@ -87,22 +87,6 @@ impl VersionMetrics {
 }
 
 impl ProcessorMetrics {
-    /// Versions that are no longer in the batch's set (swapped out, rolled
-    /// back) run nothing more and their instances are being dropped: their
-    /// gauges read 0 from here on rather than their last batch's values, and
-    /// their handles go (their counters keep their totals in the registry,
-    /// and continue from them if the version comes back).
-    fn forget_retired(&mut self, result: &JobResult) {
-        self.versions.retain(|name, m| {
-            let current = result.per_version.iter().any(|(v, _)| v == name);
-            if !current {
-                m.instances_alive.set(0.0);
-                m.memory_bytes.set(0.0);
-            }
-            current
-        });
-    }
-
     pub fn new(pipeline: Arc<str>, id: Arc<str>) -> Self {
         let queued = metrics::gauge!(names::QUEUE_DEPTH,
             "pipeline" => pipeline.to_string(), "component" => id.to_string(), "stage" => "pool");
@@ -140,6 +124,22 @@ impl ProcessorMetrics {
                 })
                 .increment(n);
         }
+    }
+
+    /// Versions that are no longer in the batch's set (swapped out, rolled
+    /// back) run nothing more and their instances are being dropped: their
+    /// gauges read 0 from here on rather than their last batch's values, and
+    /// their handles go (their counters keep their totals in the registry,
+    /// and continue from them if the version comes back).
+    fn forget_retired(&mut self, result: &JobResult) {
+        self.versions.retain(|name, m| {
+            let current = result.per_version.iter().any(|(v, _)| v == name);
+            if !current {
+                m.instances_alive.set(0.0);
+                m.memory_bytes.set(0.0);
+            }
+            current
+        });
     }
 }
 

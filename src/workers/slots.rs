@@ -10,8 +10,8 @@ pub(super) struct Slots {
     slots: Vec<InstanceSlot>,
     /// Usage of slots discarded (after a panic or a stuck call), so per-batch deltas stay whole.
     retired: Vec<(Arc<LoadedModule>, Usage)>,
-    /// Slots of versions a swap retired, held until [`Slots::drop_unused`].
-    unused: Vec<InstanceSlot>,
+    /// Slots of versions a swap took out, held until [`Slots::drop_swapped_out`].
+    swapped_out: Vec<InstanceSlot>,
 }
 
 impl Slots {
@@ -55,19 +55,20 @@ impl Slots {
     }
 
     /// Sets aside the slots of versions no longer in the set (after a swap),
-    /// for [`Slots::drop_unused`].
+    /// for [`Slots::drop_swapped_out`].
     pub fn retain(&mut self, set: &VersionSet) {
         let current = |module: &Arc<LoadedModule>| set.versions().iter().any(|v| Arc::ptr_eq(&v.module, module));
-        self.unused.extend(self.slots.extract_if(.., |s| !current(s.module())));
+        self.swapped_out.extend(self.slots.extract_if(.., |s| !current(s.module())));
         self.retired.retain(|(m, _)| current(m));
     }
 
     /// Drops the instances [`Slots::retain`] set aside. Tearing down their
     /// stores (each linear memory and, with the last instance, often the
-    /// module's compiled code) took 20-370 us per worker and swap, once 1 ms:
-    /// the worker does it once the batch that retired them has been handed
-    /// on, so that the first outputs of the new version do not wait for it.
-    pub fn drop_unused(&mut self) {
-        self.unused.clear();
+    /// module's compiled code) took 20-370 us per worker and swap
+    /// (docs/performance.md): the worker does it once the batch that set them
+    /// aside has been handed on, so that the new version's first outputs do
+    /// not wait for it.
+    pub fn drop_swapped_out(&mut self) {
+        self.swapped_out.clear();
     }
 }

@@ -89,7 +89,7 @@ fn after_a_swap_each_worker_runs_its_first_batch_on_a_ready_instance() {
     assert!(new.ready.is_empty(), "each worker took one");
     assert_eq!(new.module.instances_alive(), 2, "and made none");
     assert_eq!(old.module.instances_alive(), 2, "held until each worker's batch is handed on");
-    workers.iter_mut().for_each(Slots::drop_unused);
+    workers.iter_mut().for_each(Slots::drop_swapped_out);
     assert_eq!(old.module.instances_alive(), 0, "the old version's instances are gone");
 }
 

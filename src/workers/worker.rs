@@ -145,7 +145,7 @@ pub(super) fn worker_loop(shared: &Shared, me: &WorkerState, lane: usize) {
             }
             // Freed here, on this thread, whichever reference goes last.
             drop((shared.ledger.sent(seq), batch));
-            slots.drop_unused();
+            slots.drop_swapped_out();
         }
         me.release();
     }
